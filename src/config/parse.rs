@@ -1,0 +1,210 @@
+//! Reads the TOML document into raw structs, item by item, collecting every problem.
+//!
+//! The document is parsed once into toml's spanned tree ([`DeTable`]). Each item that can fail
+//! on its own (a monitor, a step, a check, an objective...) is deserialized from its own subtree,
+//! so a broken item is reported and skipped while the others are still read. Serde errors carry
+//! the span of the offending value; [`Doc::path_at`] turns that span back into a field path.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::error::{FieldPath, Problem, Seg};
+
+pub type Node<'i> = Spanned<DeValue<'i>>;
+
+/// The parsed document and the problems found so far.
+pub struct Doc<'i> {
+    src: &'i str,
+    pub root: Node<'i>,
+    problems: Vec<(usize, Problem)>,
+}
+
+impl<'i> Doc<'i> {
+    /// Parses the text; syntax errors are recorded and whatever could be recovered is kept.
+    pub fn parse(src: &'i str) -> Self {
+        let (table, errors) = DeTable::parse_recoverable(src);
+        let span = table.span();
+        let root = Spanned::new(span, DeValue::Table(table.into_inner()));
+        let mut doc = Doc { src, root, problems: Vec::new() };
+        for e in errors {
+            doc.serde_problem(&e);
+        }
+        doc
+    }
+
+    pub fn into_problems(mut self) -> Vec<Problem> {
+        self.problems.sort_by_key(|(offset, _)| *offset);
+        self.problems.dedup_by(|a, b| a.1 == b.1);
+        self.problems.into_iter().map(|(_, p)| p).collect()
+    }
+
+    pub fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
+    /// Deserializes one item, recording every problem in it.
+    ///
+    /// Serde stops at the first error, so after each one the offending key is taken out and the
+    /// item read again: one pass reports every bad field of the item. The partial value is
+    /// returned when the fields left are enough to build it, so later checks can still run on
+    /// them; the recorded problems already reject the file.
+    pub fn read<T: Deserialize<'i>>(&mut self, node: &Node<'i>) -> Option<T> {
+        let mut node = node.clone();
+        let mut removed: Vec<String> = Vec::new();
+        for _ in 0..64 {
+            let e = match T::deserialize(node.clone().into_deserializer()) {
+                Ok(v) => return Some(v),
+                Err(e) => e,
+            };
+            if removed.iter().any(|k| e.message().contains(&format!("missing field `{k}`"))) {
+                return None;
+            }
+            self.serde_problem(&e);
+            let span = e.span().unwrap_or(0..0);
+            let DeValue::Table(table) = node.get_mut() else { return None };
+            let key = table
+                .iter()
+                .find(|(k, v)| contains(&k.span(), &span) || contains(&v.span(), &span) || deep_contains(v, &span))
+                .map(|(k, _)| k.get_ref().to_string());
+            let Some(key) = key else { return None };
+            table.remove(key.as_str());
+            removed.push(key);
+        }
+        None
+    }
+
+    /// Reads a table whose `type` key selects the struct its other keys form.
+    pub fn read_tagged<T>(
+        &mut self,
+        node: &Node<'i>,
+        path: &FieldPath,
+        tags: &[&str],
+        from_tag: impl FnOnce(&str, Node<'i>) -> Option<Result<T, toml::de::Error>>,
+    ) -> Option<T> {
+        let expected = tags.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+        let Some(mut table) = node.get_ref().as_table().cloned() else {
+            self.at(path, format!("expected a table (with `type` = one of {expected})"));
+            return None;
+        };
+        let Some(tag_node) = table.remove("type") else {
+            self.at(path, format!("missing field `type` (expected one of {expected})"));
+            return None;
+        };
+        let Some(tag) = tag_node.get_ref().as_str().map(str::to_string) else {
+            self.at(&path.key("type"), format!("`type` must be a string (expected one of {expected})"));
+            return None;
+        };
+        let rest = Spanned::new(node.span(), DeValue::Table(table));
+        match from_tag(&tag, rest) {
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                self.serde_problem(&e);
+                None
+            }
+            None => {
+                self.at(&path.key("type"), format!("unknown type \"{tag}\" (expected one of {expected})"));
+                None
+            }
+        }
+    }
+
+    /// The items of an array at `key` of `table`, with their paths; a non-array is a problem.
+    pub fn items(&mut self, table: &Node<'i>, key: &str, path: &FieldPath) -> Vec<(FieldPath, Node<'i>)> {
+        let Some(node) = table.get_ref().get(key) else {
+            return Vec::new();
+        };
+        let Some(array) = node.get_ref().as_array() else {
+            self.at(&path.key(key), "expected an array of tables".to_string());
+            return Vec::new();
+        };
+        let path = path.key(key);
+        array.iter().enumerate().map(|(i, n)| (path.index(i), n.clone())).collect()
+    }
+
+    /// Records a problem about the value at `path` (or its nearest existing parent).
+    pub fn at(&mut self, path: &FieldPath, message: String) {
+        let span = self.span_of(path);
+        let (line, col) = self.line_col(span.start);
+        let problem = Problem { line, col, path: path.to_string(), message };
+        self.problems.push((span.start, problem));
+    }
+
+    fn serde_problem(&mut self, e: &toml::de::Error) {
+        let span = e.span().unwrap_or(0..0);
+        let path = self.path_at(&span);
+        let (line, col) = self.line_col(span.start);
+        let message = humane(e.message());
+        self.problems.push((span.start, Problem { line, col, path: path.to_string(), message }));
+    }
+
+    /// The deepest field whose key or value contains `span`.
+    pub fn path_at(&self, span: &Range<usize>) -> FieldPath {
+        find(&self.root, span, FieldPath::root()).unwrap_or_default()
+    }
+
+    /// The span of the value at `path`, or of its nearest existing parent.
+    pub fn span_of(&self, path: &FieldPath) -> Range<usize> {
+        let mut node = &self.root;
+        for seg in path.segments() {
+            let next = match seg {
+                Seg::Key(k) => node.get_ref().get(k.as_str()),
+                Seg::Index(i) => node.get_ref().get(*i),
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        node.span()
+    }
+
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.src.len());
+        let before = self.src.get(..offset).unwrap_or(self.src);
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before.get(line_start..).map_or(1, |s| s.chars().count() + 1);
+        (line, col)
+    }
+}
+
+/// Array-of-tables spans cover only their header, so the search looks at every child rather
+/// than only at the ones whose span contains the target.
+fn find(node: &Node<'_>, span: &Range<usize>, path: FieldPath) -> Option<FieldPath> {
+    match node.get_ref() {
+        DeValue::Table(t) => t.iter().find_map(|(k, v)| {
+            if contains(&k.span(), span) {
+                return Some(path.key(k.get_ref()));
+            }
+            find(v, span, path.key(k.get_ref())).or_else(|| contains(&v.span(), span).then(|| path.key(k.get_ref())))
+        }),
+        DeValue::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find(v, span, path.index(i)).or_else(|| contains(&v.span(), span).then(|| path.index(i)))),
+        _ => None,
+    }
+}
+
+fn deep_contains(node: &Node<'_>, span: &Range<usize>) -> bool {
+    find(node, span, FieldPath::root()).is_some()
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end && outer != &(0..0)
+}
+
+/// Rewrites serde's phrasing into `what is wrong (what was expected)`.
+fn humane(message: &str) -> String {
+    let message = message.trim().trim_end_matches('.');
+    for sep in [", expected ", "; expected "] {
+        if let Some((what, expected)) = message.split_once(sep) {
+            return format!("{what} (expected {expected})");
+        }
+    }
+    message.to_string()
+}
