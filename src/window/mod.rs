@@ -1,1 +1,179 @@
-//! stub
+//! Stage 5, windows: samples in, sliding-window statistics out.
+//!
+//! - In: [`Sample`]s on a bounded channel from every run of every monitor.
+//! - Out: an immutable [`Snapshot`] of every series' windows, published on a `watch` channel
+//!   once per tick and when the input ends.
+//! - A series is one endpoint of one monitor, plus one per monitor (endpoint
+//!   [`ALL_ENDPOINTS`]) for the monitor as a whole. Each series keeps the display windows of
+//!   `[server] windows` and the window of every objective on it. A window is a ring of 60 time
+//!   buckets (see [`ring`]); windows that serve latency percentiles also keep an HdrHistogram
+//!   (1 µs to 1 h, 3 significant digits), the others only counters, so a 30-day availability
+//!   window costs kilobytes, not megabytes.
+//! - Owned by one task ([`run`]): no lock on the hot path; readers get `Arc<Snapshot>`s.
+//! - Shutdown: the task ends when every sender is gone (all runs finished), after publishing a
+//!   last snapshot, so no sample is lost.
+
+pub mod ring;
+mod snapshot;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub use ring::Counts;
+pub use snapshot::{QUANTILES, SeriesStats, Snapshot, WindowStats};
+
+use crate::config::Config;
+use crate::config::model::ObjectiveKind;
+use crate::sample::Sample;
+use ring::Ring;
+
+/// The endpoint label of a monitor's whole-monitor series.
+pub const ALL_ENDPOINTS: &str = "*";
+
+/// Which windows, thresholds and quantiles one series keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesPlan {
+    pub monitor: Arc<str>,
+    pub endpoint: Arc<str>,
+    /// (length, keeps a histogram)
+    pub windows: Vec<(Duration, bool)>,
+    pub thresholds: Vec<Duration>,
+    pub extra_quantiles: Vec<f64>,
+}
+
+/// Every series of a config.
+pub fn plan(config: &Config) -> Vec<SeriesPlan> {
+    let mut plans = Vec::new();
+    for m in &config.monitors {
+        let endpoints = m.endpoints().into_iter().chain(std::iter::once(Arc::from(ALL_ENDPOINTS)));
+        for endpoint in endpoints {
+            let mut p = SeriesPlan {
+                monitor: m.name.clone(),
+                endpoint: endpoint.clone(),
+                windows: config.server.windows.iter().map(|w| (*w, true)).collect(),
+                thresholds: Vec::new(),
+                extra_quantiles: Vec::new(),
+            };
+            let target = (&*endpoint != ALL_ENDPOINTS).then_some(endpoint.clone());
+            for o in config.objectives.iter().filter(|o| o.monitor == m.name && o.endpoint == target) {
+                add_objective(&mut p, o.window, &o.kind);
+            }
+            plans.push(p);
+        }
+    }
+    plans
+}
+
+fn add_objective(p: &mut SeriesPlan, window: Duration, kind: &ObjectiveKind) {
+    let needs_hist = matches!(kind, ObjectiveKind::Latency { .. });
+    match p.windows.iter_mut().find(|(w, _)| *w == window) {
+        Some(entry) => entry.1 |= needs_hist,
+        None => p.windows.push((window, needs_hist)),
+    }
+    match kind {
+        ObjectiveKind::Latency { percentile, .. } => {
+            let q = percentile / 100.0;
+            if !QUANTILES.contains(&q) && !p.extra_quantiles.contains(&q) {
+                p.extra_quantiles.push(q);
+            }
+        }
+        ObjectiveKind::LatencyShare { under, .. } if !p.thresholds.contains(under) => p.thresholds.push(*under),
+        _ => {}
+    }
+}
+
+struct Series {
+    plan: SeriesPlan,
+    rings: Vec<Ring>,
+}
+
+/// All series' windows. Owned by the aggregator task, or by `slamon once` directly.
+pub struct Windows {
+    series: HashMap<(Arc<str>, Arc<str>), Series>,
+    order: Vec<(Arc<str>, Arc<str>)>,
+    epoch: Instant,
+}
+
+impl Windows {
+    pub fn new(plans: Vec<SeriesPlan>, epoch: Instant) -> Self {
+        let mut series = HashMap::new();
+        let mut order = Vec::new();
+        for p in plans {
+            let rings = p.windows.iter().map(|(len, hist)| Ring::new(*len, *hist, p.thresholds.clone())).collect();
+            let key = (p.monitor.clone(), p.endpoint.clone());
+            order.push(key.clone());
+            series.insert(key, Series { plan: p, rings });
+        }
+        Windows { series, order, epoch }
+    }
+
+    pub fn record(&mut self, s: &Sample) {
+        let since = s.at.saturating_duration_since(self.epoch);
+        for endpoint in [s.endpoint.clone(), Arc::from(ALL_ENDPOINTS)] {
+            if let Some(series) = self.series.get_mut(&(s.monitor.clone(), endpoint)) {
+                for ring in &mut series.rings {
+                    ring.record(s, since);
+                }
+            }
+        }
+    }
+
+    /// Slides every window to `now` and returns their statistics.
+    pub fn snapshot(&mut self, now: Instant) -> Snapshot {
+        let since = now.saturating_duration_since(self.epoch);
+        let mut out = Vec::with_capacity(self.order.len());
+        for key in &self.order {
+            let Some(series) = self.series.get_mut(key) else { continue };
+            let windows = series
+                .rings
+                .iter_mut()
+                .map(|r| {
+                    r.advance_to(since);
+                    WindowStats::from_ring(r, since, &series.plan.extra_quantiles)
+                })
+                .collect();
+            out.push(SeriesStats { monitor: key.0.clone(), endpoint: key.1.clone(), windows });
+        }
+        Snapshot { series: out }
+    }
+
+    /// Approximate bytes held by all windows.
+    pub fn approx_bytes(&self) -> usize {
+        self.series.values().flat_map(|s| s.rings.iter()).map(Ring::approx_bytes).sum()
+    }
+}
+
+/// The aggregator task: folds samples into windows, calls `observe` on each (for cumulative
+/// metrics), and publishes a snapshot every `tick` until every sender is gone.
+pub async fn run(
+    mut windows: Windows,
+    mut samples: mpsc::Receiver<Sample>,
+    publish: watch::Sender<Arc<Snapshot>>,
+    observe: impl Fn(&Sample) + Send,
+    tick: Duration,
+) {
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            sample = samples.recv() => match sample {
+                Some(s) => {
+                    windows.record(&s);
+                    observe(&s);
+                }
+                None => break,
+            },
+            _ = ticker.tick() => {
+                publish.send_replace(Arc::new(windows.snapshot(Instant::now())));
+            }
+        }
+    }
+    publish.send_replace(Arc::new(windows.snapshot(Instant::now())));
+}
+
+#[cfg(test)]
+mod tests;
