@@ -212,7 +212,7 @@ impl Templates {
 
 /// The variables of one virtual user, as a template context.
 pub fn context(vars: &BTreeMap<String, Value>) -> Value {
-    Value::from_iter(vars.iter().map(|(k, v)| (k.clone(), v.clone())))
+    Value::from(vars.clone())
 }
 
 fn random_choice(items: Value) -> Result<Value, Error> {
@@ -279,3 +279,4 @@ mod tests {
         assert_eq!(ts.render(&t, &context(&BTreeMap::new())).unwrap(), "Bearer s3cr3t");
     }
 }
+

@@ -1,1 +1,178 @@
-//! stub
+//! The command line: `run`, `check`, `once`, `demo`.
+//!
+//! Each command loads the config once, then hands over to the library. Exit codes:
+//! 0 success (for `once`: every objective met), 1 objectives breached or a runtime failure,
+//! 2 a config or usage error.
+
+mod check;
+mod demo;
+mod once;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, ConfigError};
+
+#[derive(Debug, Parser)]
+#[command(name = "slamon", version, about = "Continuous SLA monitoring: scheduled load profiles, sliding-window percentiles, Prometheus export.")]
+pub struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: monitors on their schedules, metrics on /metrics.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Listen address for /metrics, overriding `[server] listen`.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Validate a config: every problem at once (exit 2), or a summary (exit 0).
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run monitors once now, print their numbers and gate on the objectives.
+    Once {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this monitor (default: all of them).
+        #[arg(long)]
+        monitor: Option<String>,
+        /// Run length, overriding each monitor's `duration` (e.g. "2m").
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Start the embedded sample API and the daemon monitoring it with the bundled config.
+    Demo {
+        /// Listen address for /metrics.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: std::net::SocketAddr,
+        /// Listen address for the sample API.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        target_listen: std::net::SocketAddr,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. \"30s\", \"2m\")"))
+}
+
+/// Runs the command; the binary maps the result to its exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    if let Command::Demo { listen, target_listen } = cli.command {
+        return demo::main(listen, target_listen);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config, listen } => run(&config, listen).await,
+            Command::Check { config } => check::main(&config),
+            Command::Once { config, monitor, duration, json } => once::main(&config, monitor, duration, json).await,
+            Command::Demo { .. } => 2,
+        }
+    });
+    ExitCode::from(code)
+}
+
+/// Loads the config, printing each problem on its own line.
+pub fn load_or_report(path: &std::path::Path) -> Option<Config> {
+    match config::load(path) {
+        Ok(c) => Some(c),
+        Err(e @ ConfigError::Read { .. }) => {
+            eprintln!("error: {e}");
+            None
+        }
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("{line}");
+            }
+            None
+        }
+    }
+}
+
+async fn run(path: &std::path::Path, listen: Option<std::net::SocketAddr>) -> u8 {
+    let Some(config) = load_or_report(path) else { return 2 };
+    let addr = listen.unwrap_or(config.server.listen);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return 1;
+        }
+    };
+    serve_until_signal(config, listener).await
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn serve_until_signal(config: Config, listener: tokio::net::TcpListener) -> u8 {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(on_signal(shutdown.clone()));
+    match crate::daemon::run(config, listener, shutdown, None).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub async fn on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                token.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    token.cancel();
+}
+
+/// Starts logging to standard error.
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLAMON_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

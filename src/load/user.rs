@@ -117,11 +117,12 @@ impl VirtualUser {
         }
         let cvars = context(&self.vars);
         for (name, text) in &step.set_headers {
-            match ctx.templates.render(text, &cvars).ok().and_then(|v| HeaderValue::from_str(&v).ok()) {
-                Some(v) => {
+            let rendered = ctx.templates.render(text, &cvars).and_then(|v| HeaderValue::from_str(&v).map_err(|_| "not a valid header value".to_string()));
+            match rendered {
+                Ok(v) => {
                     self.headers.insert(name.clone(), v);
                 }
-                None => tracing::warn!(monitor = %ctx.monitor.name, header = %name, "A set_headers value did not render to a valid header; it is not set."),
+                Err(e) => tracing::warn!(monitor = %ctx.monitor.name, header = %name, "A set_headers value was not set: {e}"),
             }
         }
     }

@@ -1,4 +1,20 @@
-//! Stage 2, schedule: decides when each monitor runs.
+//! Stage 2, schedule: decides when each monitor runs, and runs it.
+//!
+//! - In: the checked monitors, each with `every` (an interval) or `cron` (six fields with
+//!   seconds, run by tokio-cron-scheduler) and an optional jitter.
+//! - Out: load runs (see [`crate::load`]) whose samples go to the window channel, and run
+//!   events (started, skipped, finished) to a [`RunEvents`] sink.
+//! - A run never overlaps the previous run of the same monitor: a start that comes while the
+//!   monitor is still running (or waiting out its jitter) is skipped and counted, not queued,
+//!   so a slow target cannot build up a backlog of runs.
+//! - Owned by one runner task per monitor plus the trigger (an interval task, or the cron
+//!   scheduler). `every` schedules run on tokio time, so tests drive them with paused time.
+//! - Shutdown: the stop token ends the triggers; a run in progress stops starting requests,
+//!   lets the ones in flight finish, and then its runner ends.
+
+mod runner;
+
+pub use runner::{RunEvents, Scheduler};
 
 /// Checks a cron expression with the exact parser settings the scheduler uses.
 pub fn parse_cron(expr: &str) -> Result<(), String> {
@@ -10,3 +26,6 @@ pub fn parse_cron(expr: &str) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests;
