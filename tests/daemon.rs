@@ -1,0 +1,274 @@
+//! The real daemon and the real load engine against real servers on 127.0.0.1.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use slamon::sample::{Outcome, Sample};
+use slamon::target::{Fault, TargetServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+async fn target() -> (TargetServer, CancellationToken) {
+    let stop = CancellationToken::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    (TargetServer::start(listener, stop.clone()).await.unwrap(), stop)
+}
+
+fn config(base: &str, extra_monitor: &str, steps: &str, objectives: &str) -> slamon::config::Config {
+    let text = format!(
+        r#"
+[server]
+windows = ["1m"]
+[[monitors]]
+name = "m"
+base_url = "{base}"
+duration = "2s"
+schedule = {{ every = "1h" }}
+{extra_monitor}
+{steps}
+{objectives}
+"#
+    );
+    match slamon::config::from_str(&text, Path::new("test.toml")) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}\n{text}"),
+    }
+}
+
+/// Runs the monitor once through the load engine and returns every sample.
+async fn samples_of(cfg: &slamon::config::Config) -> Vec<Sample> {
+    let m = cfg.monitors[0].clone();
+    let client = slamon::load::build_client(&m).unwrap();
+    let (tx, mut rx) = mpsc::channel(1024);
+    let run = tokio::spawn(slamon::load::run(m.clone(), cfg.templates.clone(), client, tx, m.duration, CancellationToken::new()));
+    let mut out = Vec::new();
+    while let Some(s) = rx.recv().await {
+        out.push(s);
+    }
+    run.await.unwrap();
+    out
+}
+
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+const OPEN: &str = r#"load = { type = "open", rate = "20/s", max_in_flight = 50 }"#;
+
+#[tokio::test]
+async fn the_daemon_exports_what_the_target_served() {
+    let (t, stop_t) = target().await;
+    t.faults().set("/health", Fault { latency_ms: 120, error_rate: 0.0, status: None });
+    let steps = r#"[[monitors.tasks]]
+steps = [{ name = "/health", path = "/health", checks = [{ type = "status", in = [200] }] }]"#;
+    let objectives = r#"[[objectives]]
+name = "fast"
+monitor = "m"
+endpoint = "/health"
+window = "1m"
+type = "latency"
+percentile = 95
+below = "100ms"
+[[objectives]]
+name = "share"
+monitor = "m"
+window = "1m"
+type = "latency_share"
+under = "150ms"
+at_least = "99%""#;
+    let cfg = config(&t.base_url(), OPEN, steps, objectives);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let daemon = tokio::spawn(slamon::daemon::run(cfg, listener, shutdown.clone(), Some(tx)));
+    let running = rx.await.unwrap();
+    let url = format!("http://{}/metrics", running.addr);
+    // Runs last 2 s at 20/s: 40 iterations, due at 0, 50 ms, ..., 1950 ms.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let body = reqwest_get(&url).await;
+    let served = t.hits("/health") as f64;
+    assert_eq!(served, 40.0);
+    assert_eq!(metric(&body, r#"slamon_requests_total{endpoint="/health",monitor="m",outcome="ok"}"#), Some(served), "{body}");
+    assert_eq!(metric(&body, r#"slamon_request_duration_seconds_count{endpoint="/health",monitor="m"}"#), Some(served));
+    // Every request took at least the injected 120 ms: none is under the 100 ms bucket.
+    assert_eq!(metric(&body, r#"slamon_request_duration_seconds_bucket{endpoint="/health",monitor="m",le="0.1"}"#), Some(0.0));
+    assert_eq!(metric(&body, r#"slamon_request_duration_seconds_bucket{endpoint="/health",monitor="m",le="0.15"}"#), Some(served));
+    let p50 = metric(&body, r#"slamon_latency_seconds{monitor="m",endpoint="/health",window="1m",quantile="0.5"}"#).unwrap();
+    assert!((0.120..0.150).contains(&p50), "p50 {p50}");
+    assert_eq!(metric(&body, r#"slamon_latency_seconds_count{monitor="m",endpoint="/health",window="1m"}"#), Some(served));
+    assert_eq!(metric(&body, r#"slamon_error_ratio{monitor="m",endpoint="/health",window="1m"}"#), Some(0.0));
+    assert_eq!(metric(&body, r#"slamon_objective_met{monitor="m",endpoint="/health",objective="fast",type="latency",window="1m"}"#), Some(0.0));
+    assert_eq!(metric(&body, r#"slamon_objective_met{monitor="m",endpoint="*",objective="share",type="latency_share",window="1m"}"#), Some(1.0));
+    assert_eq!(metric(&body, r#"slamon_runs_started_total{monitor="m"}"#), Some(1.0));
+    assert_eq!(metric(&body, r#"slamon_runs_finished_total{monitor="m"}"#), Some(1.0));
+    assert_eq!(metric(&body, r#"slamon_dropped_iterations_total{monitor="m"}"#), Some(0.0));
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+    stop_t.cancel();
+}
+
+async fn reqwest_get(url: &str) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// A stalled server shows in the open model's latency: iterations due while the first requests
+/// hang are counted from when they were due, or dropped when no slot is free.
+#[tokio::test]
+async fn open_model_counts_from_the_intended_start_and_counts_drops() {
+    let (t, stop_t) = target().await;
+    t.faults().set("/health", Fault { latency_ms: 600, error_rate: 0.0, status: None });
+    let load = r#"load = { type = "open", rate = "10/s", max_in_flight = 3 }"#;
+    let steps = r#"[[monitors.tasks]]
+steps = [{ path = "/health" }]"#;
+    let cfg = config(&t.base_url(), load, steps, "");
+    let m = cfg.monitors[0].clone();
+    let client = slamon::load::build_client(&m).unwrap();
+    let (tx, mut rx) = mpsc::channel(1024);
+    let run = tokio::spawn(slamon::load::run(m, cfg.templates.clone(), client, tx, Duration::from_secs(2), CancellationToken::new()));
+    let mut latencies = Vec::new();
+    while let Some(s) = rx.recv().await {
+        latencies.push(s.latency);
+    }
+    let totals = run.await.unwrap();
+    // 20 iterations are due in 2 s; 3 slots each busy 600 ms serve about 10 of them.
+    assert_eq!(totals.iterations + totals.dropped, 20);
+    assert!(totals.dropped >= 8, "{totals:?}");
+    assert_eq!(latencies.len() as u64, totals.iterations);
+    assert!(latencies.iter().all(|l| *l >= Duration::from_millis(600)));
+    stop_t.cancel();
+}
+
+#[tokio::test]
+async fn network_failures_are_samples_of_the_right_kind() {
+    // Refused: nothing listens on a port we bound and released.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    // Garbage: a server that answers with something that is not HTTP.
+    let garbage = spawn_raw(|mut s| async move {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let _ = s.write_all(b"this is not http\r\n\r\n").await;
+    })
+    .await;
+    // Silent: accepts and never answers.
+    let silent = spawn_raw(|s| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(s);
+    })
+    .await;
+    // Enormous: announces and streams far more than the cap.
+    let enormous = spawn_raw(|mut s| async move {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n").await;
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..64 {
+            if s.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let cases = [(closed, Outcome::Connect), (garbage, Outcome::Protocol), (silent, Outcome::Timeout), (enormous, Outcome::BodyTooLarge)];
+    for (addr, expected) in cases {
+        let extra = r#"timeout = "300ms"
+max_body_bytes = 100000
+load = { type = "closed", users = 1, wait = "100ms" }"#;
+        let steps = r#"[[monitors.tasks]]
+steps = [{ path = "/" }]"#;
+        let mut cfg = config(&format!("http://{addr}"), extra, steps, "");
+        Arc::get_mut(&mut cfg.monitors[0]).unwrap().duration = Duration::from_millis(500);
+        let samples = samples_of(&cfg).await;
+        assert!(!samples.is_empty(), "{expected:?}");
+        for s in &samples {
+            assert_eq!(s.outcome, expected, "{addr}: {:?}", s.message);
+            assert!(s.unavailable || expected == Outcome::BodyTooLarge);
+        }
+    }
+}
+
+async fn spawn_raw<F, Fut>(serve: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(serve(s));
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn checks_extraction_and_session_headers_follow_the_flow() {
+    let (t, stop_t) = target().await;
+    let extra = r#"load = { type = "closed", users = 1, wait = "50ms" }"#;
+    let steps = r#"[[monitors.setup]]
+name = "login"
+method = "POST"
+path = "/api/v1/auth/login"
+json = { email = "loadtest.user@example.com", password = "SuperSecurePassword123!" }
+extract = [{ type = "json_path", var = "token", path = "$.access_token" }]
+set_headers = { Authorization = "Bearer {{ token }}" }
+[[monitors.tasks]]
+[[monitors.tasks.steps]]
+name = "order"
+method = "POST"
+path = "/api/v1/orders"
+json = { customer_id = "c", items = [{ product_id = "{{ random_choice([1012, 1044]) }}", quantity = "{{ random_int(1, 3) }}", unit_price = 1.5 }], shipping_method = "express", payment_method = "invoice", currency = "USD" }
+checks = [{ type = "status", in = [201] }, { type = "json_path", path = "$.order_id" }]
+extract = [{ type = "json_path", var = "order_id", path = "$.order_id" }]
+[[monitors.tasks.steps]]
+name = "/api/v1/orders/[id]"
+path = "/api/v1/orders/{{ order_id }}"
+checks = [{ type = "json_path", path = "$.status", equals = "nope" }]"#;
+    let mut cfg = config(&t.base_url(), extra, steps, "");
+    Arc::get_mut(&mut cfg.monitors[0]).unwrap().duration = Duration::from_millis(600);
+    let samples = samples_of(&cfg).await;
+    let of = |e: &str| samples.iter().filter(|s| &*s.endpoint == e).collect::<Vec<_>>();
+    assert_eq!(of("login").len(), 1);
+    assert!(of("login")[0].outcome.is_ok());
+    assert!(!of("order").is_empty());
+    assert!(of("order").iter().all(|s| s.outcome.is_ok() && s.status == Some(201)), "{:?}", of("order"));
+    let lookups = of("/api/v1/orders/[id]");
+    assert_eq!(lookups.len(), of("order").len());
+    for s in lookups {
+        assert_eq!(s.outcome, Outcome::CheckFailed);
+        assert_eq!(s.status, Some(200));
+        assert!(!s.unavailable);
+        assert!(s.message.as_deref().unwrap_or("").contains("$.status"), "{:?}", s.message);
+    }
+    stop_t.cancel();
+}
+
+fn slamon(args: &[&str], target: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_slamon")).args(args).env("SLAMON_TARGET", target).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// `slamon once` is the seed's CI gate: 0 when met, 1 when breached, 2 for a bad config.
+#[tokio::test(flavor = "multi_thread")]
+async fn once_gates_the_deployment_on_its_objectives() {
+    let (t, stop_t) = target().await;
+    let base = t.base_url();
+    let gate = "config/examples/seed/deployment-gate.toml";
+    let run = |base: String| tokio::task::spawn_blocking(move || slamon(&["once", "--config", gate, "--duration", "3s"], &base));
+    let (code, out, err) = run(base.clone()).await.unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("SLA gate passed."), "{out}");
+    t.faults().set("*", Fault { latency_ms: 0, error_rate: 1.0, status: Some(503) });
+    let (code, out, _) = run(base.clone()).await.unwrap();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("BREACHED") && out.contains("http_status"), "{out}");
+    let (code, _, err) = tokio::task::spawn_blocking(move || slamon(&["once", "--config", "tests/configs/invalid/many_problems.toml"], &base)).await.unwrap();
+    assert_eq!(code, 2);
+    assert!(err.lines().count() >= 9, "{err}");
+    stop_t.cancel();
+}
