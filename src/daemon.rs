@@ -48,27 +48,49 @@ pub struct Running {
 
 /// Runs the daemon on `listener` until `shutdown` fires. `started` receives the handles once
 /// the server is up.
-pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken, started: Option<tokio::sync::oneshot::Sender<Running>>) -> Result<(), DaemonError> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    started: Option<tokio::sync::oneshot::Sender<Running>>,
+) -> Result<(), DaemonError> {
     let metrics = Arc::new(Metrics::new(&config)?);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
-    metrics.registry.register(Box::new(WindowCollector::new(snap_rx.clone(), config.objectives.clone())?))?;
+    metrics.registry.register(Box::new(WindowCollector::new(
+        snap_rx.clone(),
+        config.objectives.clone(),
+    )?))?;
 
     let (sample_tx, sample_rx) = mpsc::channel(SAMPLE_BUFFER);
     let windows = Windows::new(window::plan(&config), Instant::now());
     let observer = metrics.clone();
-    let aggregator = tokio::spawn(window::run(windows, sample_rx, snap_tx, move |s| observer.observe(s), SNAPSHOT_TICK));
+    let aggregator = tokio::spawn(window::run(
+        windows,
+        sample_rx,
+        snap_tx,
+        move |s| observer.observe(s),
+        SNAPSHOT_TICK,
+    ));
 
     let addr = listener.local_addr()?;
     let ready = Arc::new(AtomicBool::new(false));
     let server_stop = CancellationToken::new();
-    let server = tokio::spawn(crate::export::serve(listener, metrics.registry.clone(), ready.clone(), server_stop.clone()));
+    let server = tokio::spawn(crate::export::serve(
+        listener,
+        metrics.registry.clone(),
+        ready.clone(),
+        server_stop.clone(),
+    ));
 
     let runs_stop = shutdown.child_token();
     let scheduler = Scheduler::start(&config, sample_tx, metrics.clone(), runs_stop).await?;
     ready.store(true, Ordering::Release);
     tracing::info!(%addr, monitors = config.monitors.len(), objectives = config.objectives.len(), "slamon is running.");
     if let Some(started) = started {
-        let _ = started.send(Running { addr, snapshots: snap_rx });
+        let _ = started.send(Running {
+            addr,
+            snapshots: snap_rx,
+        });
     }
 
     shutdown.cancelled().await;
@@ -96,8 +118,12 @@ impl RunEvents for Metrics {
 
     fn finished(&self, monitor: &str, totals: RunTotals) {
         self.runs_finished.with_label_values(&[monitor]).inc();
-        self.dropped.with_label_values(&[monitor]).inc_by(totals.dropped);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        self.dropped
+            .with_label_values(&[monitor])
+            .inc_by(totals.dropped);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         self.last_run.with_label_values(&[monitor]).set(now);
     }
 }

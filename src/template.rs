@@ -17,7 +17,14 @@ use minijinja::{Environment, Error, ErrorKind, Value};
 use rand::RngExt;
 
 /// Functions every template can call.
-pub const FUNCTIONS: &[&str] = &["random_choice", "random_int", "uuid", "now", "timestamp", "timestamp_ms"];
+pub const FUNCTIONS: &[&str] = &[
+    "random_choice",
+    "random_int",
+    "uuid",
+    "now",
+    "timestamp",
+    "timestamp_ms",
+];
 
 /// A string that is either fixed or rendered per request.
 #[derive(Clone, Debug)]
@@ -69,10 +76,16 @@ impl TemplateBuilder {
         env.add_function("random_choice", random_choice);
         env.add_function("random_int", random_int);
         env.add_function("uuid", || uuid::Uuid::new_v4().to_string());
-        env.add_function("now", || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        env.add_function("now", || {
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        });
         env.add_function("timestamp", || chrono::Utc::now().timestamp());
         env.add_function("timestamp_ms", || chrono::Utc::now().timestamp_millis());
-        TemplateBuilder { env, next_id: 0, secrets: 0 }
+        TemplateBuilder {
+            env,
+            next_id: 0,
+            secrets: 0,
+        }
     }
 
     /// Registers a secret's value and returns the template expression that stands for it.
@@ -85,7 +98,11 @@ impl TemplateBuilder {
 
     /// Compiles `source` if it holds template syntax. `known` are the variables in scope; an
     /// unknown one is an error naming it.
-    pub fn text(&mut self, source: String, known: Option<&HashSet<String>>) -> Result<Text, String> {
+    pub fn text(
+        &mut self,
+        source: String,
+        known: Option<&HashSet<String>>,
+    ) -> Result<Text, String> {
         if !is_template(&source) {
             return Ok(Text::Static(source));
         }
@@ -93,15 +110,24 @@ impl TemplateBuilder {
     }
 
     /// Compiles a JSON value whose strings may be templates.
-    pub fn json(&mut self, value: serde_json::Value, known: Option<&HashSet<String>>) -> Result<JsonTemplate, String> {
+    pub fn json(
+        &mut self,
+        value: serde_json::Value,
+        known: Option<&HashSet<String>>,
+    ) -> Result<JsonTemplate, String> {
         use serde_json::Value as J;
         Ok(match value {
             J::String(s) if is_template(&s) => match sole_expression(&s) {
-                Some(expr) => JsonTemplate::Native(self.compile(format!("{{{{ ({expr}) | tojson }}}}"), known)?),
+                Some(expr) => JsonTemplate::Native(
+                    self.compile(format!("{{{{ ({expr}) | tojson }}}}"), known)?,
+                ),
                 None => JsonTemplate::Text(self.text(s, known)?),
             },
             J::Array(items) => {
-                let items = items.into_iter().map(|v| self.json(v, known)).collect::<Result<Vec<_>, _>>()?;
+                let items = items
+                    .into_iter()
+                    .map(|v| self.json(v, known))
+                    .collect::<Result<Vec<_>, _>>()?;
                 if items.iter().all(|t| matches!(t, JsonTemplate::Static(_))) {
                     JsonTemplate::Static(J::Array(items.into_iter().map(into_static).collect()))
                 } else {
@@ -113,8 +139,16 @@ impl TemplateBuilder {
                 for (k, v) in map {
                     fields.push((k, self.json(v, known)?));
                 }
-                if fields.iter().all(|(_, t)| matches!(t, JsonTemplate::Static(_))) {
-                    JsonTemplate::Static(J::Object(fields.into_iter().map(|(k, v)| (k, into_static(v))).collect()))
+                if fields
+                    .iter()
+                    .all(|(_, t)| matches!(t, JsonTemplate::Static(_)))
+                {
+                    JsonTemplate::Static(J::Object(
+                        fields
+                            .into_iter()
+                            .map(|(k, v)| (k, into_static(v)))
+                            .collect(),
+                    ))
                 } else {
                     JsonTemplate::Object(fields)
                 }
@@ -124,10 +158,16 @@ impl TemplateBuilder {
     }
 
     pub fn finish(self) -> Templates {
-        Templates { env: Arc::new(self.env) }
+        Templates {
+            env: Arc::new(self.env),
+        }
     }
 
-    fn compile(&mut self, source: String, known: Option<&HashSet<String>>) -> Result<Arc<str>, String> {
+    fn compile(
+        &mut self,
+        source: String,
+        known: Option<&HashSet<String>>,
+    ) -> Result<Arc<str>, String> {
         let name: Arc<str> = format!("t{}", self.next_id).into();
         self.next_id += 1;
         self.env
@@ -141,7 +181,11 @@ impl TemplateBuilder {
         let mut unknown: Vec<String> = tmpl
             .undeclared_variables(false)
             .into_iter()
-            .filter(|v| !known.contains(v) && !FUNCTIONS.contains(&v.as_str()) && !v.starts_with("__secret_"))
+            .filter(|v| {
+                !known.contains(v)
+                    && !FUNCTIONS.contains(&v.as_str())
+                    && !v.starts_with("__secret_")
+            })
             .collect();
         if !unknown.is_empty() {
             unknown.sort();
@@ -150,8 +194,16 @@ impl TemplateBuilder {
             return Err(format!(
                 "unknown template variable{} {} (expected one of the variables in scope: {}; or a function: {})",
                 if unknown.len() > 1 { "s" } else { "" },
-                unknown.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
-                if scope.is_empty() { "none".to_string() } else { scope.join(", ") },
+                unknown
+                    .iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if scope.is_empty() {
+                    "none".to_string()
+                } else {
+                    scope.join(", ")
+                },
                 FUNCTIONS.join(", ")
             ));
         }
@@ -191,9 +243,15 @@ impl Templates {
             JsonTemplate::Text(text) => J::String(self.render(text, ctx)?),
             JsonTemplate::Native(name) => {
                 let out = self.render_named(name, ctx)?;
-                serde_json::from_str(&out).map_err(|e| format!("expression did not give JSON: {e}"))?
+                serde_json::from_str(&out)
+                    .map_err(|e| format!("expression did not give JSON: {e}"))?
             }
-            JsonTemplate::Array(items) => J::Array(items.iter().map(|i| self.render_json(i, ctx)).collect::<Result<_, _>>()?),
+            JsonTemplate::Array(items) => J::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_json(i, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
             JsonTemplate::Object(fields) => {
                 let mut map = serde_json::Map::with_capacity(fields.len());
                 for (k, v) in fields {
@@ -206,7 +264,8 @@ impl Templates {
 
     fn render_named(&self, name: &str, ctx: &Value) -> Result<String, String> {
         let tmpl = self.env.get_template(name).map_err(|e| e.to_string())?;
-        tmpl.render(ctx).map_err(|e| format!("template failed: {}", e.detail().unwrap_or("render error")))
+        tmpl.render(ctx)
+            .map_err(|e| format!("template failed: {}", e.detail().unwrap_or("render error")))
     }
 }
 
@@ -218,7 +277,10 @@ pub fn context(vars: &BTreeMap<String, Value>) -> Value {
 fn random_choice(items: Value) -> Result<Value, Error> {
     let len = items.len().unwrap_or(0);
     if len == 0 {
-        return Err(Error::new(ErrorKind::InvalidOperation, "random_choice needs a non-empty list"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "random_choice needs a non-empty list",
+        ));
     }
     let i = rand::rng().random_range(0..len);
     items.get_item(&Value::from(i))
@@ -226,7 +288,10 @@ fn random_choice(items: Value) -> Result<Value, Error> {
 
 fn random_int(low: i64, high: i64) -> Result<i64, Error> {
     if low > high {
-        return Err(Error::new(ErrorKind::InvalidOperation, "random_int needs low <= high"));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "random_int needs low <= high",
+        ));
     }
     Ok(rand::rng().random_range(low..=high))
 }
@@ -263,20 +328,36 @@ mod tests {
     #[test]
     fn unknown_variables_are_named() {
         let mut b = TemplateBuilder::new();
-        let err = b.text("/orders/{{ order_idd }}".into(), Some(&known(&["order_id"]))).unwrap_err();
-        assert!(err.contains("`order_idd`") && err.contains("order_id"), "{err}");
+        let err = b
+            .text(
+                "/orders/{{ order_idd }}".into(),
+                Some(&known(&["order_id"])),
+            )
+            .unwrap_err();
+        assert!(
+            err.contains("`order_idd`") && err.contains("order_id"),
+            "{err}"
+        );
         assert!(b.text("{{ uuid() }}".into(), Some(&known(&[]))).is_ok());
-        assert!(b.text("{{ broken".into(), Some(&known(&[]))).unwrap_err().starts_with("invalid template"));
+        assert!(
+            b.text("{{ broken".into(), Some(&known(&[])))
+                .unwrap_err()
+                .starts_with("invalid template")
+        );
     }
 
     #[test]
     fn secrets_render_but_are_not_in_the_source() {
         let mut b = TemplateBuilder::new();
         let placeholder = b.secret("s3cr3t".into());
-        let t = b.text(format!("Bearer {placeholder}"), Some(&known(&[]))).unwrap();
+        let t = b
+            .text(format!("Bearer {placeholder}"), Some(&known(&[])))
+            .unwrap();
         let ts = b.finish();
         assert!(!format!("{t:?}").contains("s3cr3t"));
-        assert_eq!(ts.render(&t, &context(&BTreeMap::new())).unwrap(), "Bearer s3cr3t");
+        assert_eq!(
+            ts.render(&t, &context(&BTreeMap::new())).unwrap(),
+            "Bearer s3cr3t"
+        );
     }
 }
-

@@ -15,10 +15,18 @@ use tokio_util::sync::CancellationToken;
 async fn target() -> (TargetServer, CancellationToken) {
     let stop = CancellationToken::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    (TargetServer::start(listener, stop.clone()).await.unwrap(), stop)
+    (
+        TargetServer::start(listener, stop.clone()).await.unwrap(),
+        stop,
+    )
 }
 
-fn config(base: &str, extra_monitor: &str, steps: &str, objectives: &str) -> slamon::config::Config {
+fn config(
+    base: &str,
+    extra_monitor: &str,
+    steps: &str,
+    objectives: &str,
+) -> slamon::config::Config {
     let text = format!(
         r#"
 [server]
@@ -44,7 +52,14 @@ async fn samples_of(cfg: &slamon::config::Config) -> Vec<Sample> {
     let m = cfg.monitors[0].clone();
     let client = slamon::load::build_client(&m).unwrap();
     let (tx, mut rx) = mpsc::channel(1024);
-    let run = tokio::spawn(slamon::load::run(m.clone(), cfg.templates.clone(), client, tx, m.duration, CancellationToken::new()));
+    let run = tokio::spawn(slamon::load::run(
+        m.clone(),
+        cfg.templates.clone(),
+        client,
+        tx,
+        m.duration,
+        CancellationToken::new(),
+    ));
     let mut out = Vec::new();
     while let Some(s) = rx.recv().await {
         out.push(s);
@@ -54,7 +69,9 @@ async fn samples_of(cfg: &slamon::config::Config) -> Vec<Sample> {
 }
 
 fn metric(text: &str, prefix: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 const OPEN: &str = r#"load = { type = "open", rate = "20/s", max_in_flight = 50 }"#;
@@ -62,7 +79,14 @@ const OPEN: &str = r#"load = { type = "open", rate = "20/s", max_in_flight = 50 
 #[tokio::test]
 async fn the_daemon_exports_what_the_target_served() {
     let (t, stop_t) = target().await;
-    t.faults().set("/health", Fault { latency_ms: 120, error_rate: 0.0, status: None });
+    t.faults().set(
+        "/health",
+        Fault {
+            latency_ms: 120,
+            error_rate: 0.0,
+            status: None,
+        },
+    );
     let steps = r#"[[monitors.tasks]]
 steps = [{ name = "/health", path = "/health", checks = [{ type = "status", in = [200] }] }]"#;
     let objectives = r#"[[objectives]]
@@ -84,7 +108,12 @@ at_least = "99%""#;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shutdown = CancellationToken::new();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let daemon = tokio::spawn(slamon::daemon::run(cfg, listener, shutdown.clone(), Some(tx)));
+    let daemon = tokio::spawn(slamon::daemon::run(
+        cfg,
+        listener,
+        shutdown.clone(),
+        Some(tx),
+    ));
     let running = rx.await.unwrap();
     let url = format!("http://{}/metrics", running.addr);
     // Runs last 2 s at 20/s: 40 iterations, due at 0, 50 ms, ..., 1950 ms.
@@ -92,20 +121,82 @@ at_least = "99%""#;
     let body = reqwest_get(&url).await;
     let served = t.hits("/health") as f64;
     assert_eq!(served, 40.0);
-    assert_eq!(metric(&body, r#"slamon_requests_total{endpoint="/health",monitor="m",outcome="ok"}"#), Some(served), "{body}");
-    assert_eq!(metric(&body, r#"slamon_request_duration_seconds_count{endpoint="/health",monitor="m"}"#), Some(served));
+    assert_eq!(
+        metric(
+            &body,
+            r#"slamon_requests_total{endpoint="/health",monitor="m",outcome="ok"}"#
+        ),
+        Some(served),
+        "{body}"
+    );
+    assert_eq!(
+        metric(
+            &body,
+            r#"slamon_request_duration_seconds_count{endpoint="/health",monitor="m"}"#
+        ),
+        Some(served)
+    );
     // Every request took at least the injected 120 ms: none is under the 100 ms bucket.
-    assert_eq!(metric(&body, r#"slamon_request_duration_seconds_bucket{endpoint="/health",monitor="m",le="0.1"}"#), Some(0.0));
-    assert_eq!(metric(&body, r#"slamon_request_duration_seconds_bucket{endpoint="/health",monitor="m",le="0.15"}"#), Some(served));
-    let p50 = metric(&body, r#"slamon_latency_seconds{monitor="m",endpoint="/health",window="1m",quantile="0.5"}"#).unwrap();
+    assert_eq!(
+        metric(
+            &body,
+            r#"slamon_request_duration_seconds_bucket{endpoint="/health",monitor="m",le="0.1"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &body,
+            r#"slamon_request_duration_seconds_bucket{endpoint="/health",monitor="m",le="0.15"}"#
+        ),
+        Some(served)
+    );
+    let p50 = metric(
+        &body,
+        r#"slamon_latency_seconds{monitor="m",endpoint="/health",window="1m",quantile="0.5"}"#,
+    )
+    .unwrap();
     assert!((0.120..0.150).contains(&p50), "p50 {p50}");
-    assert_eq!(metric(&body, r#"slamon_latency_seconds_count{monitor="m",endpoint="/health",window="1m"}"#), Some(served));
-    assert_eq!(metric(&body, r#"slamon_error_ratio{monitor="m",endpoint="/health",window="1m"}"#), Some(0.0));
-    assert_eq!(metric(&body, r#"slamon_objective_met{monitor="m",endpoint="/health",objective="fast",type="latency",window="1m"}"#), Some(0.0));
-    assert_eq!(metric(&body, r#"slamon_objective_met{monitor="m",endpoint="*",objective="share",type="latency_share",window="1m"}"#), Some(1.0));
-    assert_eq!(metric(&body, r#"slamon_runs_started_total{monitor="m"}"#), Some(1.0));
-    assert_eq!(metric(&body, r#"slamon_runs_finished_total{monitor="m"}"#), Some(1.0));
-    assert_eq!(metric(&body, r#"slamon_dropped_iterations_total{monitor="m"}"#), Some(0.0));
+    assert_eq!(
+        metric(
+            &body,
+            r#"slamon_latency_seconds_count{monitor="m",endpoint="/health",window="1m"}"#
+        ),
+        Some(served)
+    );
+    assert_eq!(
+        metric(
+            &body,
+            r#"slamon_error_ratio{monitor="m",endpoint="/health",window="1m"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &body,
+            r#"slamon_objective_met{monitor="m",endpoint="/health",objective="fast",type="latency",window="1m"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(
+            &body,
+            r#"slamon_objective_met{monitor="m",endpoint="*",objective="share",type="latency_share",window="1m"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&body, r#"slamon_runs_started_total{monitor="m"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&body, r#"slamon_runs_finished_total{monitor="m"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&body, r#"slamon_dropped_iterations_total{monitor="m"}"#),
+        Some(0.0)
+    );
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
     stop_t.cancel();
@@ -121,7 +212,14 @@ async fn reqwest_get(url: &str) -> String {
 #[tokio::test]
 async fn open_model_counts_from_the_intended_start_and_counts_drops() {
     let (t, stop_t) = target().await;
-    t.faults().set("/health", Fault { latency_ms: 600, error_rate: 0.0, status: None });
+    t.faults().set(
+        "/health",
+        Fault {
+            latency_ms: 600,
+            error_rate: 0.0,
+            status: None,
+        },
+    );
     let load = r#"load = { type = "open", rate = "10/s", max_in_flight = 3 }"#;
     let steps = r#"[[monitors.tasks]]
 steps = [{ path = "/health" }]"#;
@@ -129,7 +227,14 @@ steps = [{ path = "/health" }]"#;
     let m = cfg.monitors[0].clone();
     let client = slamon::load::build_client(&m).unwrap();
     let (tx, mut rx) = mpsc::channel(1024);
-    let run = tokio::spawn(slamon::load::run(m, cfg.templates.clone(), client, tx, Duration::from_secs(2), CancellationToken::new()));
+    let run = tokio::spawn(slamon::load::run(
+        m,
+        cfg.templates.clone(),
+        client,
+        tx,
+        Duration::from_secs(2),
+        CancellationToken::new(),
+    ));
     let mut latencies = Vec::new();
     while let Some(s) = rx.recv().await {
         latencies.push(s.latency);
@@ -146,7 +251,11 @@ steps = [{ path = "/health" }]"#;
 #[tokio::test]
 async fn network_failures_are_samples_of_the_right_kind() {
     // Refused: nothing listens on a port we bound and released.
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
     // Garbage: a server that answers with something that is not HTTP.
     let garbage = spawn_raw(|mut s| async move {
         let mut buf = [0u8; 1024];
@@ -164,7 +273,9 @@ async fn network_failures_are_samples_of_the_right_kind() {
     let enormous = spawn_raw(|mut s| async move {
         let mut buf = [0u8; 1024];
         let _ = s.read(&mut buf).await;
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n").await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n")
+            .await;
         let chunk = vec![b'x'; 64 * 1024];
         for _ in 0..64 {
             if s.write_all(&chunk).await.is_err() {
@@ -173,7 +284,12 @@ async fn network_failures_are_samples_of_the_right_kind() {
         }
     })
     .await;
-    let cases = [(closed, Outcome::Connect), (garbage, Outcome::Protocol), (silent, Outcome::Timeout), (enormous, Outcome::BodyTooLarge)];
+    let cases = [
+        (closed, Outcome::Connect),
+        (garbage, Outcome::Protocol),
+        (silent, Outcome::Timeout),
+        (enormous, Outcome::BodyTooLarge),
+    ];
     for (addr, expected) in cases {
         let extra = r#"timeout = "300ms"
 max_body_bytes = 100000
@@ -232,25 +348,48 @@ checks = [{ type = "json_path", path = "$.status", equals = "nope" }]"#;
     let mut cfg = config(&t.base_url(), extra, steps, "");
     Arc::get_mut(&mut cfg.monitors[0]).unwrap().duration = Duration::from_millis(600);
     let samples = samples_of(&cfg).await;
-    let of = |e: &str| samples.iter().filter(|s| &*s.endpoint == e).collect::<Vec<_>>();
+    let of = |e: &str| {
+        samples
+            .iter()
+            .filter(|s| &*s.endpoint == e)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(of("login").len(), 1);
     assert!(of("login")[0].outcome.is_ok());
     assert!(!of("order").is_empty());
-    assert!(of("order").iter().all(|s| s.outcome.is_ok() && s.status == Some(201)), "{:?}", of("order"));
+    assert!(
+        of("order")
+            .iter()
+            .all(|s| s.outcome.is_ok() && s.status == Some(201)),
+        "{:?}",
+        of("order")
+    );
     let lookups = of("/api/v1/orders/[id]");
     assert_eq!(lookups.len(), of("order").len());
     for s in lookups {
         assert_eq!(s.outcome, Outcome::CheckFailed);
         assert_eq!(s.status, Some(200));
         assert!(!s.unavailable);
-        assert!(s.message.as_deref().unwrap_or("").contains("$.status"), "{:?}", s.message);
+        assert!(
+            s.message.as_deref().unwrap_or("").contains("$.status"),
+            "{:?}",
+            s.message
+        );
     }
     stop_t.cancel();
 }
 
 fn slamon(args: &[&str], target: &str) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_slamon")).args(args).env("SLAMON_TARGET", target).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_slamon"))
+        .args(args)
+        .env("SLAMON_TARGET", target)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// `slamon once` is the seed's CI gate: 0 when met, 1 when breached, 2 for a bad config.
@@ -259,15 +398,40 @@ async fn once_gates_the_deployment_on_its_objectives() {
     let (t, stop_t) = target().await;
     let base = t.base_url();
     let gate = "config/examples/seed/deployment-gate.toml";
-    let run = |base: String| tokio::task::spawn_blocking(move || slamon(&["once", "--config", gate, "--duration", "3s"], &base));
+    let run = |base: String| {
+        tokio::task::spawn_blocking(move || {
+            slamon(&["once", "--config", gate, "--duration", "3s"], &base)
+        })
+    };
     let (code, out, err) = run(base.clone()).await.unwrap();
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("SLA gate passed."), "{out}");
-    t.faults().set("*", Fault { latency_ms: 0, error_rate: 1.0, status: Some(503) });
+    t.faults().set(
+        "*",
+        Fault {
+            latency_ms: 0,
+            error_rate: 1.0,
+            status: Some(503),
+        },
+    );
     let (code, out, _) = run(base.clone()).await.unwrap();
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("BREACHED") && out.contains("http_status"), "{out}");
-    let (code, _, err) = tokio::task::spawn_blocking(move || slamon(&["once", "--config", "tests/configs/invalid/many_problems.toml"], &base)).await.unwrap();
+    assert!(
+        out.contains("BREACHED") && out.contains("http_status"),
+        "{out}"
+    );
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        slamon(
+            &[
+                "once",
+                "--config",
+                "tests/configs/invalid/many_problems.toml",
+            ],
+            &base,
+        )
+    })
+    .await
+    .unwrap();
     assert_eq!(code, 2);
     assert!(err.lines().count() >= 9, "{err}");
     stop_t.cancel();

@@ -13,10 +13,14 @@ pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 pub fn main(listen: std::net::SocketAddr, target_listen: std::net::SocketAddr) -> ExitCode {
     // Bound before the runtime starts: the config reads the target's URL from the environment,
     // and setting a variable is only sound while this is the only thread.
-    let target = match std::net::TcpListener::bind(target_listen).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+    let target = match std::net::TcpListener::bind(target_listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+    {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on {target_listen} for the sample API: {e} (try --target-listen 127.0.0.1:0)");
+            eprintln!(
+                "error: cannot listen on {target_listen} for the sample API: {e} (try --target-listen 127.0.0.1:0)"
+            );
             return ExitCode::from(1);
         }
     };
@@ -29,7 +33,10 @@ pub fn main(listen: std::net::SocketAddr, target_listen: std::net::SocketAddr) -
     };
     // SAFETY: no other thread exists yet.
     unsafe { std::env::set_var("SLAMON_TARGET", format!("http://{target_addr}")) };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -71,9 +78,19 @@ async fn run(target: std::net::TcpListener, listen: std::net::SocketAddr) -> u8 
     println!("slamon demo");
     println!("  sample API:  {base}");
     println!("  metrics:     http://{metrics_addr}/metrics");
-    println!("  monitors:    {}", config.monitors.iter().map(|m| &*m.name).collect::<Vec<_>>().join(", "));
+    println!(
+        "  monitors:    {}",
+        config
+            .monitors
+            .iter()
+            .map(|m| &*m.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("Make the dashboard slow and watch `slamon_objective_met` drop to 0:");
-    println!("  curl -X POST {base}/_faults -H 'content-type: application/json' -d '{{\"route\":\"/api/v1/dashboard/summary\",\"latency_ms\":800}}'");
+    println!(
+        "  curl -X POST {base}/_faults -H 'content-type: application/json' -d '{{\"route\":\"/api/v1/dashboard/summary\",\"latency_ms\":800}}'"
+    );
     println!("  curl -X DELETE {base}/_faults");
     println!("Press Ctrl-C to stop.");
     let code = super::serve_until_signal(config, listener).await;

@@ -19,7 +19,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config, ConfigError};
 
 #[derive(Debug, Parser)]
-#[command(name = "slamon", version, about = "Continuous SLA monitoring: scheduled load profiles, sliding-window percentiles, Prometheus export.")]
+#[command(
+    name = "slamon",
+    version,
+    about = "Continuous SLA monitoring: scheduled load profiles, sliding-window percentiles, Prometheus export."
+)]
 pub struct Cli {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -80,10 +84,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs the command; the binary maps the result to its exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    if let Command::Demo { listen, target_listen } = cli.command {
+    if let Command::Demo {
+        listen,
+        target_listen,
+    } = cli.command
+    {
         return demo::main(listen, target_listen);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -94,7 +105,12 @@ pub fn main(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Run { config, listen } => run(&config, listen).await,
             Command::Check { config } => check::main(&config),
-            Command::Once { config, monitor, duration, json } => once::main(&config, monitor, duration, json).await,
+            Command::Once {
+                config,
+                monitor,
+                duration,
+                json,
+            } => once::main(&config, monitor, duration, json).await,
             Command::Demo { .. } => 2,
         }
     });
@@ -119,7 +135,9 @@ pub fn load_or_report(path: &std::path::Path) -> Option<Config> {
 }
 
 async fn run(path: &std::path::Path, listen: Option<std::net::SocketAddr>) -> u8 {
-    let Some(config) = load_or_report(path) else { return 2 };
+    let Some(config) = load_or_report(path) else {
+        return 2;
+    };
     let addr = listen.unwrap_or(config.server.listen);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -149,14 +167,15 @@ pub async fn on_signal(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                token.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -169,8 +188,11 @@ pub async fn on_signal(token: CancellationToken) {
 
 /// Starts logging to standard error.
 pub fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLAMON_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLAMON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -23,12 +23,22 @@ use crate::window::{self, Snapshot, Windows};
 /// One window long enough to hold any run.
 const RUN_WINDOW: Duration = Duration::from_secs(366 * 86400);
 
-pub async fn main(path: &Path, monitor: Option<String>, duration: Option<Duration>, json: Option<PathBuf>) -> u8 {
-    let Some(mut config) = load_or_report(path) else { return 2 };
+pub async fn main(
+    path: &Path,
+    monitor: Option<String>,
+    duration: Option<Duration>,
+    json: Option<PathBuf>,
+) -> u8 {
+    let Some(mut config) = load_or_report(path) else {
+        return 2;
+    };
     if let Some(name) = &monitor {
         if !config.monitors.iter().any(|m| &*m.name == name) {
             let names: Vec<&str> = config.monitors.iter().map(|m| &*m.name).collect();
-            eprintln!("error: no monitor named \"{name}\" (expected one of: {})", names.join(", "));
+            eprintln!(
+                "error: no monitor named \"{name}\" (expected one of: {})",
+                names.join(", ")
+            );
             return 2;
         }
         config.monitors.retain(|m| &*m.name == name);
@@ -41,7 +51,13 @@ pub async fn main(path: &Path, monitor: Option<String>, duration: Option<Duratio
     let stop = CancellationToken::new();
     tokio::spawn(on_signal(stop.clone()));
     let outcome = run(&config, duration, stop).await;
-    let report = Report::new(&config, &outcome.snapshot, &outcome.totals, &outcome.failures, outcome.elapsed);
+    let report = Report::new(
+        &config,
+        &outcome.snapshot,
+        &outcome.totals,
+        &outcome.failures,
+        outcome.elapsed,
+    );
     print_report(&report);
     if let Some(file) = json {
         if let Err(e) = std::fs::write(&file, report.to_json()) {
@@ -61,7 +77,11 @@ pub struct RunOutcome {
 }
 
 /// Runs every monitor of `config` once, concurrently, and folds the samples into one window.
-pub async fn run(config: &Config, duration: Option<Duration>, stop: CancellationToken) -> RunOutcome {
+pub async fn run(
+    config: &Config,
+    duration: Option<Duration>,
+    stop: CancellationToken,
+) -> RunOutcome {
     let mut config = config.clone();
     config.server.windows = vec![RUN_WINDOW];
     config.objectives = run_objectives(&config.objectives);
@@ -73,11 +93,19 @@ pub async fn run(config: &Config, duration: Option<Duration>, stop: Cancellation
         let client = match load::build_client(m) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: monitor {}: cannot build the HTTP client: {e}", m.name);
+                eprintln!(
+                    "error: monitor {}: cannot build the HTTP client: {e}",
+                    m.name
+                );
                 continue;
             }
         };
-        let (m, t, tx, stop) = (m.clone(), config.templates.clone(), tx.clone(), stop.clone());
+        let (m, t, tx, stop) = (
+            m.clone(),
+            config.templates.clone(),
+            tx.clone(),
+            stop.clone(),
+        );
         runs.spawn(async move {
             let d = duration.unwrap_or(m.duration);
             let totals = load::run(m.clone(), t, client, tx, d, stop).await;
@@ -90,7 +118,10 @@ pub async fn run(config: &Config, duration: Option<Duration>, stop: Cancellation
         windows.record(&s);
         if let Some(msg) = s.message {
             let key = (s.monitor.clone(), s.endpoint.clone(), s.outcome.as_str());
-            if !failures.iter().any(|(m, e, o, _)| (m, e, o) == (&key.0, &key.1, &key.2)) {
+            if !failures
+                .iter()
+                .any(|(m, e, o, _)| (m, e, o) == (&key.0, &key.1, &key.2))
+            {
                 failures.push((key.0, key.1, key.2, msg));
             }
         }
@@ -100,10 +131,21 @@ pub async fn run(config: &Config, duration: Option<Duration>, stop: Cancellation
         totals.push(t);
     }
     let now = Instant::now();
-    RunOutcome { snapshot: windows.snapshot(now), totals, failures, elapsed: now - epoch }
+    RunOutcome {
+        snapshot: windows.snapshot(now),
+        totals,
+        failures,
+        elapsed: now - epoch,
+    }
 }
 
 /// The objectives, judged over the run instead of their own windows.
 pub fn run_objectives(objectives: &[Objective]) -> Vec<Objective> {
-    objectives.iter().map(|o| Objective { window: RUN_WINDOW, ..o.clone() }).collect()
+    objectives
+        .iter()
+        .map(|o| Objective {
+            window: RUN_WINDOW,
+            ..o.clone()
+        })
+        .collect()
 }

@@ -45,7 +45,13 @@ impl Report {
         let rows = snapshot
             .series
             .iter()
-            .filter_map(|s| Some(Row { monitor: s.monitor.clone(), endpoint: s.endpoint.clone(), stats: s.windows.first()?.clone() }))
+            .filter_map(|s| {
+                Some(Row {
+                    monitor: s.monitor.clone(),
+                    endpoint: s.endpoint.clone(),
+                    stats: s.windows.first()?.clone(),
+                })
+            })
             .collect();
         let run_objectives = super::once::run_objectives(&config.objectives);
         let objectives = evaluate_all(&run_objectives, snapshot)
@@ -59,7 +65,13 @@ impl Report {
                 eval,
             })
             .collect();
-        Report { rows, objectives, totals: totals.to_vec(), failures: failures.to_vec(), elapsed }
+        Report {
+            rows,
+            objectives,
+            totals: totals.to_vec(),
+            failures: failures.to_vec(),
+            elapsed,
+        }
     }
 
     /// Every objective met; one without data fails.
@@ -116,10 +128,17 @@ fn ms(v: Option<f64>) -> String {
 }
 
 pub fn print_report(r: &Report) {
-    println!("{:<44} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}", "ENDPOINT", "REQS", "FAILS", "RATE/s", "P50 ms", "P90 ms", "P95 ms", "P99 ms", "MAX ms");
+    println!(
+        "{:<44} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "ENDPOINT", "REQS", "FAILS", "RATE/s", "P50 ms", "P90 ms", "P95 ms", "P99 ms", "MAX ms"
+    );
     for row in &r.rows {
         let w = &row.stats;
-        let name = if &*row.endpoint == ALL_ENDPOINTS { format!("{} (all)", row.monitor) } else { format!("  {}", row.endpoint) };
+        let name = if &*row.endpoint == ALL_ENDPOINTS {
+            format!("{} (all)", row.monitor)
+        } else {
+            format!("  {}", row.endpoint)
+        };
         println!(
             "{:<44} {:>8} {:>8} {:>8.2} {:>9} {:>9} {:>9} {:>9} {:>9}",
             name,
@@ -135,7 +154,10 @@ pub fn print_report(r: &Report) {
     }
     for (monitor, totals) in &r.totals {
         if totals.dropped > 0 {
-            println!("{monitor}: {} iterations dropped (every slot was busy when they were due)", totals.dropped);
+            println!(
+                "{monitor}: {} iterations dropped (every slot was busy when they were due)",
+                totals.dropped
+            );
         }
     }
     print_failures(r);
@@ -155,10 +177,23 @@ pub fn print_report(r: &Report) {
             Some(v) if o.description.starts_with("throughput") => format!("{v:.2}/s"),
             Some(v) => format!("{:.3}%", v * 100.0),
         };
-        let target = o.endpoint.as_deref().map_or(o.monitor.to_string(), |e| format!("{} {e}", o.monitor));
-        println!("  {verdict:<9} {}: {} on {target} (observed {observed})", o.name, o.description);
+        let target = o
+            .endpoint
+            .as_deref()
+            .map_or(o.monitor.to_string(), |e| format!("{} {e}", o.monitor));
+        println!(
+            "  {verdict:<9} {}: {} on {target} (observed {observed})",
+            o.name, o.description
+        );
     }
-    println!("\n{}", if r.gate_passed() { "SLA gate passed." } else { "SLA gate FAILED." });
+    println!(
+        "\n{}",
+        if r.gate_passed() {
+            "SLA gate passed."
+        } else {
+            "SLA gate FAILED."
+        }
+    );
 }
 
 fn print_failures(r: &Report) {
@@ -169,7 +204,9 @@ fn print_failures(r: &Report) {
             .filter(|o| !o.is_ok() && row.stats.counts.by_outcome[o.index()] > 0)
             .map(|o| {
                 let n = row.stats.counts.by_outcome[o.index()];
-                let example = r.failures.iter().find(|(m, e, k, _)| *m == row.monitor && *e == row.endpoint && *k == o.as_str());
+                let example = r.failures.iter().find(|(m, e, k, _)| {
+                    *m == row.monitor && *e == row.endpoint && *k == o.as_str()
+                });
                 match example {
                     Some((_, _, _, msg)) => format!("{n} {} (e.g. {msg})", o.as_str()),
                     None => format!("{n} {}", o.as_str()),

@@ -67,7 +67,10 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}", render(file, problems))]
-    Invalid { file: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 impl ConfigError {
@@ -83,7 +86,14 @@ impl ConfigError {
 }
 
 fn render_one(file: &std::path::Path, p: &Problem) -> String {
-    format!("{}:{}:{}: {}: {}", file.display(), p.line, p.col, p.path, p.message)
+    format!(
+        "{}:{}:{}: {}: {}",
+        file.display(),
+        p.line,
+        p.col,
+        p.path,
+        p.message
+    )
 }
 
 fn render(file: &std::path::Path, problems: &[Problem]) -> String {

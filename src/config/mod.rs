@@ -32,7 +32,10 @@ use crate::template::TemplateBuilder;
 
 /// Reads and checks the config file at `file`.
 pub fn load(file: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { file: file.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
     from_str(&text, file)
 }
 
@@ -44,18 +47,37 @@ pub fn from_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let named = monitor_names(&doc);
     let objectives = objectives::read_objectives(&mut doc, &monitors, &named);
     if doc.has_problems() {
-        return Err(ConfigError::Invalid { file: file.to_path_buf(), problems: doc.into_problems() });
+        return Err(ConfigError::Invalid {
+            file: file.to_path_buf(),
+            problems: doc.into_problems(),
+        });
     }
-    Ok(Config { file: file.to_path_buf(), server, monitors, objectives, templates: templates.finish() })
+    Ok(Config {
+        file: file.to_path_buf(),
+        server,
+        monitors,
+        objectives,
+        templates: templates.finish(),
+    })
 }
 
 /// Every `name` under `[[monitors]]`, read straight from the document.
 fn monitor_names(doc: &parse::Doc<'_>) -> HashSet<String> {
-    let Some(array) = doc.root.get_ref().get("monitors").and_then(|m| m.get_ref().as_array()) else {
+    let Some(array) = doc
+        .root
+        .get_ref()
+        .get("monitors")
+        .and_then(|m| m.get_ref().as_array())
+    else {
         return HashSet::new();
     };
     array
         .iter()
-        .filter_map(|m| m.get_ref().get("name").and_then(|n| n.get_ref().as_str()).map(str::to_string))
+        .filter_map(|m| {
+            m.get_ref()
+                .get("name")
+                .and_then(|n| n.get_ref().as_str())
+                .map(str::to_string)
+        })
         .collect()
 }

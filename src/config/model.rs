@@ -58,7 +58,10 @@ impl Monitor {
     /// Every endpoint name the monitor's steps use, in order of first appearance.
     pub fn endpoints(&self) -> Vec<Arc<str>> {
         let mut names: Vec<Arc<str>> = Vec::new();
-        let steps = self.setup.iter().chain(self.tasks.iter().flat_map(|t| t.steps.iter()));
+        let steps = self
+            .setup
+            .iter()
+            .chain(self.tasks.iter().flat_map(|t| t.steps.iter()));
         for step in steps {
             if !names.contains(&step.endpoint) {
                 names.push(step.endpoint.clone());
@@ -70,14 +73,25 @@ impl Monitor {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
-    Every { interval: Duration, jitter: Duration },
-    Cron { expr: String, jitter: Duration },
+    Every {
+        interval: Duration,
+        jitter: Duration,
+    },
+    Cron {
+        expr: String,
+        jitter: Duration,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum LoadModel {
     /// Locust's model: `users` loop over tasks, waiting between them.
-    Closed { users: u32, spawn_rate: f64, wait_min: Duration, wait_max: Duration },
+    Closed {
+        users: u32,
+        spawn_rate: f64,
+        wait_min: Duration,
+        wait_max: Duration,
+    },
     /// k6's constant arrival rate: iterations start at `rate` per second whatever the server
     /// does, at most `max_in_flight` at once; the rest are dropped and counted.
     Open { rate: f64, max_in_flight: u32 },
@@ -116,23 +130,43 @@ pub enum Body {
 pub enum Check {
     /// Accepted statuses. Without one, any status below 400 is accepted.
     Status(Vec<u16>),
-    JsonPathExists { path: JsonPath, source: String },
-    JsonPathEquals { path: JsonPath, source: String, value: serde_json::Value },
+    JsonPathExists {
+        path: JsonPath,
+        source: String,
+    },
+    JsonPathEquals {
+        path: JsonPath,
+        source: String,
+        value: serde_json::Value,
+    },
     BodyContains(String),
     LatencyBelow(Duration),
 }
 
 #[derive(Debug)]
 pub enum Extract {
-    JsonPath { var: String, path: JsonPath, source: String },
-    Header { var: String, name: HeaderName },
-    Regex { var: String, regex: regex::Regex, group: usize },
+    JsonPath {
+        var: String,
+        path: JsonPath,
+        source: String,
+    },
+    Header {
+        var: String,
+        name: HeaderName,
+    },
+    Regex {
+        var: String,
+        regex: regex::Regex,
+        group: usize,
+    },
 }
 
 impl Extract {
     pub fn var(&self) -> &str {
         match self {
-            Extract::JsonPath { var, .. } | Extract::Header { var, .. } | Extract::Regex { var, .. } => var,
+            Extract::JsonPath { var, .. }
+            | Extract::Header { var, .. }
+            | Extract::Regex { var, .. } => var,
         }
     }
 }

@@ -29,7 +29,11 @@ impl<'i> Doc<'i> {
         let (table, errors) = DeTable::parse_recoverable(src);
         let span = table.span();
         let root = Spanned::new(span, DeValue::Table(table.into_inner()));
-        let mut doc = Doc { src, root, problems: Vec::new() };
+        let mut doc = Doc {
+            src,
+            root,
+            problems: Vec::new(),
+        };
         for e in errors {
             doc.serde_problem(&e);
         }
@@ -60,17 +64,26 @@ impl<'i> Doc<'i> {
                 Ok(v) => return Some(v),
                 Err(e) => e,
             };
-            if removed.iter().any(|k| e.message().contains(&format!("missing field `{k}`"))) {
+            if removed
+                .iter()
+                .any(|k| e.message().contains(&format!("missing field `{k}`")))
+            {
                 return None;
             }
             self.serde_problem(&e);
             let span = e.span().unwrap_or(0..0);
-            let DeValue::Table(table) = node.get_mut() else { return None };
+            let DeValue::Table(table) = node.get_mut() else {
+                return None;
+            };
             let key = table
                 .iter()
-                .find(|(k, v)| contains(&k.span(), &span) || contains(&v.span(), &span) || deep_contains(v, &span))
+                .find(|(k, v)| {
+                    contains(&k.span(), &span)
+                        || contains(&v.span(), &span)
+                        || deep_contains(v, &span)
+                })
                 .map(|(k, _)| k.get_ref().to_string());
-            let Some(key) = key else { return None };
+            let key = key?;
             table.remove(key.as_str());
             removed.push(key);
         }
@@ -85,17 +98,30 @@ impl<'i> Doc<'i> {
         tags: &[&str],
         from_tag: impl FnOnce(&str, Node<'i>) -> Option<Result<T, toml::de::Error>>,
     ) -> Option<T> {
-        let expected = tags.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+        let expected = tags
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         let Some(mut table) = node.get_ref().as_table().cloned() else {
-            self.at(path, format!("expected a table (with `type` = one of {expected})"));
+            self.at(
+                path,
+                format!("expected a table (with `type` = one of {expected})"),
+            );
             return None;
         };
         let Some(tag_node) = table.remove("type") else {
-            self.at(path, format!("missing field `type` (expected one of {expected})"));
+            self.at(
+                path,
+                format!("missing field `type` (expected one of {expected})"),
+            );
             return None;
         };
         let Some(tag) = tag_node.get_ref().as_str().map(str::to_string) else {
-            self.at(&path.key("type"), format!("`type` must be a string (expected one of {expected})"));
+            self.at(
+                &path.key("type"),
+                format!("`type` must be a string (expected one of {expected})"),
+            );
             return None;
         };
         let rest = Spanned::new(node.span(), DeValue::Table(table));
@@ -106,14 +132,22 @@ impl<'i> Doc<'i> {
                 None
             }
             None => {
-                self.at(&path.key("type"), format!("unknown type \"{tag}\" (expected one of {expected})"));
+                self.at(
+                    &path.key("type"),
+                    format!("unknown type \"{tag}\" (expected one of {expected})"),
+                );
                 None
             }
         }
     }
 
     /// The items of an array at `key` of `table`, with their paths; a non-array is a problem.
-    pub fn items(&mut self, table: &Node<'i>, key: &str, path: &FieldPath) -> Vec<(FieldPath, Node<'i>)> {
+    pub fn items(
+        &mut self,
+        table: &Node<'i>,
+        key: &str,
+        path: &FieldPath,
+    ) -> Vec<(FieldPath, Node<'i>)> {
         let Some(node) = table.get_ref().get(key) else {
             return Vec::new();
         };
@@ -122,14 +156,23 @@ impl<'i> Doc<'i> {
             return Vec::new();
         };
         let path = path.key(key);
-        array.iter().enumerate().map(|(i, n)| (path.index(i), n.clone())).collect()
+        array
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (path.index(i), n.clone()))
+            .collect()
     }
 
     /// Records a problem about the value at `path` (or its nearest existing parent).
     pub fn at(&mut self, path: &FieldPath, message: String) {
         let span = self.span_of(path);
         let (line, col) = self.line_col(span.start);
-        let problem = Problem { line, col, path: path.to_string(), message };
+        let problem = Problem {
+            line,
+            col,
+            path: path.to_string(),
+            message,
+        };
         self.problems.push((span.start, problem));
     }
 
@@ -138,7 +181,15 @@ impl<'i> Doc<'i> {
         let path = self.path_at(&span);
         let (line, col) = self.line_col(span.start);
         let message = humane(e.message());
-        self.problems.push((span.start, Problem { line, col, path: path.to_string(), message }));
+        self.problems.push((
+            span.start,
+            Problem {
+                line,
+                col,
+                path: path.to_string(),
+                message,
+            },
+        ));
     }
 
     /// The deepest field whose key or value contains `span`.
@@ -167,7 +218,9 @@ impl<'i> Doc<'i> {
         let before = self.src.get(..offset).unwrap_or(self.src);
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before.get(line_start..).map_or(1, |s| s.chars().count() + 1);
+        let col = before
+            .get(line_start..)
+            .map_or(1, |s| s.chars().count() + 1);
         (line, col)
     }
 }
@@ -180,12 +233,13 @@ fn find(node: &Node<'_>, span: &Range<usize>, path: FieldPath) -> Option<FieldPa
             if contains(&k.span(), span) {
                 return Some(path.key(k.get_ref()));
             }
-            find(v, span, path.key(k.get_ref())).or_else(|| contains(&v.span(), span).then(|| path.key(k.get_ref())))
+            find(v, span, path.key(k.get_ref()))
+                .or_else(|| contains(&v.span(), span).then(|| path.key(k.get_ref())))
         }),
-        DeValue::Array(a) => a
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| find(v, span, path.index(i)).or_else(|| contains(&v.span(), span).then(|| path.index(i)))),
+        DeValue::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
+            find(v, span, path.index(i))
+                .or_else(|| contains(&v.span(), span).then(|| path.index(i)))
+        }),
         _ => None,
     }
 }

@@ -10,8 +10,9 @@ use regex::Regex;
 
 use crate::template::TemplateBuilder;
 
-static REFERENCE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\$\{(env|file):([^}]*)\}").expect("the reference pattern is valid"));
+static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\$\{(env|file):([^}]*)\}").expect("the reference pattern is valid")
+});
 
 /// Whether `s` holds at least one reference.
 pub fn has_reference(s: &str) -> bool {
@@ -20,7 +21,7 @@ pub fn has_reference(s: &str) -> bool {
 
 /// Resolves every reference in `s` to its value.
 pub fn resolve_plain(s: &str) -> Result<String, String> {
-    replace(s, |value| Ok(value))
+    replace(s, Ok)
 }
 
 /// Replaces every reference in `s` by a template placeholder that renders its value.
@@ -28,7 +29,10 @@ pub fn resolve_templated(s: &str, templates: &mut TemplateBuilder) -> Result<Str
     replace(s, |value| Ok(templates.secret(value)))
 }
 
-fn replace(s: &str, mut with: impl FnMut(String) -> Result<String, String>) -> Result<String, String> {
+fn replace(
+    s: &str,
+    mut with: impl FnMut(String) -> Result<String, String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
     for caps in REFERENCE.captures_iter(s) {
@@ -45,14 +49,19 @@ fn replace(s: &str, mut with: impl FnMut(String) -> Result<String, String>) -> R
 
 fn lookup(kind: &str, arg: &str) -> Result<String, String> {
     if arg.is_empty() {
-        return Err(format!("empty reference ${{{kind}:}} (expected ${{env:NAME}} or ${{file:PATH}})"));
+        return Err(format!(
+            "empty reference ${{{kind}:}} (expected ${{env:NAME}} or ${{file:PATH}})"
+        ));
     }
     match kind {
-        "env" => std::env::var(arg)
-            .map_err(|_| format!("environment variable {arg} is not set (referenced as ${{env:{arg}}})")),
+        "env" => std::env::var(arg).map_err(|_| {
+            format!("environment variable {arg} is not set (referenced as ${{env:{arg}}})")
+        }),
         _ => std::fs::read_to_string(arg)
             .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|e| format!("cannot read secret file {arg}: {e} (referenced as ${{file:{arg}}})")),
+            .map_err(|e| {
+                format!("cannot read secret file {arg}: {e} (referenced as ${{file:{arg}}})")
+            }),
     }
 }
 
@@ -69,7 +78,10 @@ mod tests {
         let s = format!("a ${{file:{}}} b", file.display());
         assert_eq!(resolve_plain(&s).unwrap(), "a file-secret b");
         let missing = resolve_plain("${env:SLAMON_TEST_SURELY_UNSET_VAR}").unwrap_err();
-        assert!(missing.contains("SLAMON_TEST_SURELY_UNSET_VAR is not set"), "{missing}");
+        assert!(
+            missing.contains("SLAMON_TEST_SURELY_UNSET_VAR is not set"),
+            "{missing}"
+        );
         assert!(!has_reference("plain"));
     }
 }

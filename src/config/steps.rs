@@ -31,7 +31,10 @@ pub struct Scope {
 
 impl Scope {
     pub fn new(vars: impl IntoIterator<Item = String>, strict: bool) -> Self {
-        Scope { vars: vars.into_iter().collect(), strict }
+        Scope {
+            vars: vars.into_iter().collect(),
+            strict,
+        }
     }
 
     fn known(&self) -> Option<&HashSet<String>> {
@@ -39,7 +42,13 @@ impl Scope {
     }
 
     /// Resolves secret references in `raw` and compiles it; a problem is recorded at `path`.
-    pub fn text<'i>(&self, doc: &mut Doc<'i>, raw: &str, path: &FieldPath, t: &mut TemplateBuilder) -> Option<Text> {
+    pub fn text<'i>(
+        &self,
+        doc: &mut Doc<'i>,
+        raw: &str,
+        path: &FieldPath,
+        t: &mut TemplateBuilder,
+    ) -> Option<Text> {
         let source = match secret::resolve_templated(raw, t) {
             Ok(s) => s,
             Err(e) => {
@@ -47,13 +56,23 @@ impl Scope {
                 return None;
             }
         };
-        t.text(source, self.known()).map_err(|e| doc.at(path, e)).ok()
+        t.text(source, self.known())
+            .map_err(|e| doc.at(path, e))
+            .ok()
     }
 
-    fn value_text<'i>(&self, doc: &mut Doc<'i>, v: &toml::Value, path: &FieldPath, t: &mut TemplateBuilder) -> Option<Text> {
+    fn value_text<'i>(
+        &self,
+        doc: &mut Doc<'i>,
+        v: &toml::Value,
+        path: &FieldPath,
+        t: &mut TemplateBuilder,
+    ) -> Option<Text> {
         match v {
             toml::Value::String(s) => self.text(doc, s, path, t),
-            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => Some(Text::Static(v.to_string())),
+            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                Some(Text::Static(v.to_string()))
+            }
             _ => {
                 doc.at(path, "expected a string, number or boolean".to_string());
                 None
@@ -62,13 +81,21 @@ impl Scope {
     }
 }
 
-pub fn read_step<'i>(doc: &mut Doc<'i>, node: &Node<'i>, path: &FieldPath, scope: &mut Scope, t: &mut TemplateBuilder) -> Option<Step> {
+pub fn read_step<'i>(
+    doc: &mut Doc<'i>,
+    node: &Node<'i>,
+    path: &FieldPath,
+    scope: &mut Scope,
+    t: &mut TemplateBuilder,
+) -> Option<Step> {
     let raw: Option<raw::Step> = doc.read(node);
     let checks: Vec<Check> = doc
         .items(node, "checks", path)
         .into_iter()
         .filter_map(|(p, n)| {
-            let c = doc.read_tagged(&n, &p, raw::Check::TAGS, |tag, rest| raw::Check::from_tag(tag, rest.into_deserializer()))?;
+            let c = doc.read_tagged(&n, &p, raw::Check::TAGS, |tag, rest| {
+                raw::Check::from_tag(tag, rest.into_deserializer())
+            })?;
             check(doc, c, &p)
         })
         .collect();
@@ -76,7 +103,9 @@ pub fn read_step<'i>(doc: &mut Doc<'i>, node: &Node<'i>, path: &FieldPath, scope
         .items(node, "extract", path)
         .into_iter()
         .filter_map(|(p, n)| {
-            let e = doc.read_tagged(&n, &p, raw::Extract::TAGS, |tag, rest| raw::Extract::from_tag(tag, rest.into_deserializer()))?;
+            let e = doc.read_tagged(&n, &p, raw::Extract::TAGS, |tag, rest| {
+                raw::Extract::from_tag(tag, rest.into_deserializer())
+            })?;
             extraction(doc, e, &p)
         })
         .collect();
@@ -86,7 +115,12 @@ pub fn read_step<'i>(doc: &mut Doc<'i>, node: &Node<'i>, path: &FieldPath, scope
     let query = raw
         .query
         .iter()
-        .filter_map(|(k, v)| Some((k.clone(), scope.value_text(doc, v, &path.key("query").key(k), t)?)))
+        .filter_map(|(k, v)| {
+            Some((
+                k.clone(),
+                scope.value_text(doc, v, &path.key("query").key(k), t)?,
+            ))
+        })
         .collect();
     let req_headers = headers(doc, &raw.headers, &path.key("headers"), scope, t);
     let body = body(doc, &raw, path, scope, t);
@@ -114,34 +148,65 @@ fn method<'i>(doc: &mut Doc<'i>, raw: Option<&str>, path: &FieldPath) -> Option<
     if METHODS.contains(&m) {
         return Method::from_bytes(m.as_bytes()).ok();
     }
-    doc.at(path, format!("unknown method \"{m}\" (expected one of {})", METHODS.join(", ")));
+    doc.at(
+        path,
+        format!(
+            "unknown method \"{m}\" (expected one of {})",
+            METHODS.join(", ")
+        ),
+    );
     None
 }
 
-fn body<'i>(doc: &mut Doc<'i>, raw: &raw::Step, path: &FieldPath, scope: &Scope, t: &mut TemplateBuilder) -> Option<Body> {
+fn body<'i>(
+    doc: &mut Doc<'i>,
+    raw: &raw::Step,
+    path: &FieldPath,
+    scope: &Scope,
+    t: &mut TemplateBuilder,
+) -> Option<Body> {
     match (&raw.json, &raw.form, &raw.body) {
         (None, None, None) => Some(Body::None),
         (Some(json), None, None) => {
             let value = resolve_json_refs(doc, toml_to_json(json), &path.key("json"), t)?;
-            t.json(value, scope.known()).map(Body::Json).map_err(|e| doc.at(&path.key("json"), e)).ok()
+            t.json(value, scope.known())
+                .map(Body::Json)
+                .map_err(|e| doc.at(&path.key("json"), e))
+                .ok()
         }
         (None, Some(form), None) => {
             let fields = form
                 .iter()
-                .map(|(k, v)| Some((k.clone(), scope.value_text(doc, v, &path.key("form").key(k), t)?)))
+                .map(|(k, v)| {
+                    Some((
+                        k.clone(),
+                        scope.value_text(doc, v, &path.key("form").key(k), t)?,
+                    ))
+                })
                 .collect::<Vec<_>>();
-            fields.into_iter().collect::<Option<Vec<_>>>().map(Body::Form)
+            fields
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(Body::Form)
         }
         (None, None, Some(text)) => scope.text(doc, text, &path.key("body"), t).map(Body::Raw),
         _ => {
-            doc.at(path, "more than one body (expected at most one of `json`, `form`, `body`)".to_string());
+            doc.at(
+                path,
+                "more than one body (expected at most one of `json`, `form`, `body`)".to_string(),
+            );
             None
         }
     }
 }
 
 /// Secret references inside a JSON body become template placeholders, like everywhere else.
-fn resolve_json_refs<'i>(doc: &mut Doc<'i>, v: serde_json::Value, path: &FieldPath, t: &mut TemplateBuilder) -> Option<serde_json::Value> {
+fn resolve_json_refs<'i>(
+    doc: &mut Doc<'i>,
+    v: serde_json::Value,
+    path: &FieldPath,
+    t: &mut TemplateBuilder,
+) -> Option<serde_json::Value> {
     use serde_json::Value as J;
     Some(match v {
         J::String(s) if secret::has_reference(&s) => match secret::resolve_templated(&s, t) {
@@ -151,7 +216,12 @@ fn resolve_json_refs<'i>(doc: &mut Doc<'i>, v: serde_json::Value, path: &FieldPa
                 return None;
             }
         },
-        J::Array(items) => J::Array(items.into_iter().map(|i| resolve_json_refs(doc, i, path, t)).collect::<Option<_>>()?),
+        J::Array(items) => J::Array(
+            items
+                .into_iter()
+                .map(|i| resolve_json_refs(doc, i, path, t))
+                .collect::<Option<_>>()?,
+        ),
         J::Object(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
@@ -166,7 +236,12 @@ fn resolve_json_refs<'i>(doc: &mut Doc<'i>, v: serde_json::Value, path: &FieldPa
 
 fn json_path<'i>(doc: &mut Doc<'i>, source: &str, path: &FieldPath) -> Option<JsonPath> {
     JsonPath::parse(source)
-        .map_err(|e| doc.at(path, format!("invalid JSONPath \"{source}\": {e} (expected e.g. \"$.order_id\")")))
+        .map_err(|e| {
+            doc.at(
+                path,
+                format!("invalid JSONPath \"{source}\": {e} (expected e.g. \"$.order_id\")"),
+            )
+        })
         .ok()
 }
 
@@ -174,7 +249,10 @@ fn check<'i>(doc: &mut Doc<'i>, c: raw::Check, path: &FieldPath) -> Option<Check
     Some(match c {
         raw::Check::Status(s) => {
             if s.codes.is_empty() || s.codes.iter().any(|c| !(100..=599).contains(c)) {
-                doc.at(&path.key("in"), "expected a non-empty list of HTTP statuses from 100 to 599".to_string());
+                doc.at(
+                    &path.key("in"),
+                    "expected a non-empty list of HTTP statuses from 100 to 599".to_string(),
+                );
                 return None;
             }
             Check::Status(s.codes)
@@ -182,8 +260,15 @@ fn check<'i>(doc: &mut Doc<'i>, c: raw::Check, path: &FieldPath) -> Option<Check
         raw::Check::JsonPath(j) => {
             let jp = json_path(doc, &j.path, &path.key("path"))?;
             match j.equals {
-                Some(v) => Check::JsonPathEquals { path: jp, source: j.path, value: toml_to_json(&v) },
-                None => Check::JsonPathExists { path: jp, source: j.path },
+                Some(v) => Check::JsonPathEquals {
+                    path: jp,
+                    source: j.path,
+                    value: toml_to_json(&v),
+                },
+                None => Check::JsonPathExists {
+                    path: jp,
+                    source: j.path,
+                },
             }
         }
         raw::Check::BodyContains(b) => Check::BodyContains(b.text),
@@ -192,22 +277,36 @@ fn check<'i>(doc: &mut Doc<'i>, c: raw::Check, path: &FieldPath) -> Option<Check
 }
 
 fn extraction<'i>(doc: &mut Doc<'i>, e: raw::Extract, path: &FieldPath) -> Option<Extract> {
-    let var_ok = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !v.starts_with(|c: char| c.is_ascii_digit());
+    let var_ok = |v: &str| {
+        !v.is_empty()
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !v.starts_with(|c: char| c.is_ascii_digit())
+    };
     let var = match &e {
         raw::Extract::JsonPath(j) => &j.var,
         raw::Extract::Header(h) => &h.var,
         raw::Extract::Regex(r) => &r.var,
     };
     if !var_ok(var) {
-        doc.at(&path.key("var"), format!("invalid variable name \"{var}\" (expected letters, digits and _)"));
+        doc.at(
+            &path.key("var"),
+            format!("invalid variable name \"{var}\" (expected letters, digits and _)"),
+        );
         return None;
     }
     Some(match e {
-        raw::Extract::JsonPath(j) => Extract::JsonPath { path: json_path(doc, &j.path, &path.key("path"))?, var: j.var, source: j.path },
+        raw::Extract::JsonPath(j) => Extract::JsonPath {
+            path: json_path(doc, &j.path, &path.key("path"))?,
+            var: j.var,
+            source: j.path,
+        },
         raw::Extract::Header(h) => match HeaderName::from_bytes(h.name.as_bytes()) {
             Ok(name) => Extract::Header { var: h.var, name },
             Err(_) => {
-                doc.at(&path.key("name"), format!("invalid header name \"{}\"", h.name));
+                doc.at(
+                    &path.key("name"),
+                    format!("invalid header name \"{}\"", h.name),
+                );
                 return None;
             }
         },
@@ -215,12 +314,24 @@ fn extraction<'i>(doc: &mut Doc<'i>, e: raw::Extract, path: &FieldPath) -> Optio
             let regex = regex::Regex::new(&r.pattern)
                 .map_err(|e| doc.at(&path.key("pattern"), format!("invalid regex: {e}")))
                 .ok()?;
-            let group = r.group.unwrap_or(if regex.captures_len() > 1 { 1 } else { 0 });
+            let group = r
+                .group
+                .unwrap_or(if regex.captures_len() > 1 { 1 } else { 0 });
             if group >= regex.captures_len() {
-                doc.at(&path.key("group"), format!("group {group} does not exist (expected 0 to {})", regex.captures_len() - 1));
+                doc.at(
+                    &path.key("group"),
+                    format!(
+                        "group {group} does not exist (expected 0 to {})",
+                        regex.captures_len() - 1
+                    ),
+                );
                 return None;
             }
-            Extract::Regex { var: r.var, regex, group }
+            Extract::Regex {
+                var: r.var,
+                regex,
+                group,
+            }
         }
     })
 }

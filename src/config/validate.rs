@@ -26,13 +26,26 @@ use crate::template::{TemplateBuilder, Text};
 const ROOT_KEYS: &[&str] = &["server", "monitors", "objectives"];
 
 /// Reads the whole document; the parts that were valid, and the problems in `doc`.
-pub fn build<'i>(doc: &mut Doc<'i>, templates: &mut TemplateBuilder) -> (model::Server, Vec<Arc<Monitor>>) {
+pub fn build<'i>(
+    doc: &mut Doc<'i>,
+    templates: &mut TemplateBuilder,
+) -> (model::Server, Vec<Arc<Monitor>>) {
     let root = doc.root.clone();
     if let Some(table) = root.get_ref().as_table() {
         for (key, _) in table.iter() {
             if !ROOT_KEYS.contains(&key.get_ref().as_ref()) {
-                let expected = ROOT_KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-                doc.at(&FieldPath::root().key(key.get_ref()), format!("unknown field `{}` (expected one of {expected})", key.get_ref()));
+                let expected = ROOT_KEYS
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                doc.at(
+                    &FieldPath::root().key(key.get_ref()),
+                    format!(
+                        "unknown field `{}` (expected one of {expected})",
+                        key.get_ref()
+                    ),
+                );
             }
         }
     }
@@ -48,7 +61,10 @@ pub fn build<'i>(doc: &mut Doc<'i>, templates: &mut TemplateBuilder) -> (model::
         }
     }
     if root.get_ref().get("monitors").is_none() {
-        doc.at(&FieldPath::root(), "no monitors (expected at least one [[monitors]] table)".to_string());
+        doc.at(
+            &FieldPath::root(),
+            "no monitors (expected at least one [[monitors]] table)".to_string(),
+        );
     }
     (server, monitors)
 }
@@ -63,8 +79,13 @@ fn read_server<'i>(doc: &mut Doc<'i>, root: &Node<'i>) -> model::Server {
     let listen = match listen.parse::<SocketAddr>() {
         Ok(a) => a,
         Err(_) => {
-            doc.at(&path.key("listen"), format!("invalid address \"{listen}\" (expected IP:PORT, e.g. \"127.0.0.1:9464\")"));
-            model::DEFAULT_LISTEN.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9464)))
+            doc.at(
+                &path.key("listen"),
+                format!("invalid address \"{listen}\" (expected IP:PORT, e.g. \"127.0.0.1:9464\")"),
+            );
+            model::DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9464)))
         }
     };
     let windows = match raw.windows {
@@ -80,16 +101,32 @@ fn read_server<'i>(doc: &mut Doc<'i>, root: &Node<'i>) -> model::Server {
 /// A window must hold at least a second per bucket and no more than a year.
 pub fn check_window<'i>(doc: &mut Doc<'i>, path: &FieldPath, w: Duration) {
     if w < Duration::from_secs(10) || w > Duration::from_secs(366 * 86400) {
-        doc.at(path, format!("window {} is out of range (expected from 10s to 366d)", humantime::format_duration(w)));
+        doc.at(
+            path,
+            format!(
+                "window {} is out of range (expected from 10s to 366d)",
+                humantime::format_duration(w)
+            ),
+        );
     }
 }
 
-fn read_monitor<'i>(doc: &mut Doc<'i>, node: &Node<'i>, path: &FieldPath, templates: &mut TemplateBuilder) -> Option<Monitor> {
+fn read_monitor<'i>(
+    doc: &mut Doc<'i>,
+    node: &Node<'i>,
+    path: &FieldPath,
+    templates: &mut TemplateBuilder,
+) -> Option<Monitor> {
     let raw: Option<raw::Monitor> = doc.read(node);
     let load = node.get_ref().get("load").and_then(|n| {
-        doc.read_tagged(n, &path.key("load"), raw::Load::TAGS, |tag, rest| raw::Load::from_tag(tag, rest.into_deserializer()))
+        doc.read_tagged(n, &path.key("load"), raw::Load::TAGS, |tag, rest| {
+            raw::Load::from_tag(tag, rest.into_deserializer())
+        })
     });
-    let variables = raw.as_ref().map(|r| variables(doc, &r.variables, &path.key("variables"))).unwrap_or_default();
+    let variables = raw
+        .as_ref()
+        .map(|r| variables(doc, &r.variables, &path.key("variables")))
+        .unwrap_or_default();
     // With the monitor's own fields broken, its variables are unknown: check the steps' syntax only.
     let strict = raw.is_some();
     let mut scope = Scope::new(variables.keys().cloned(), strict);
@@ -101,19 +138,52 @@ fn read_monitor<'i>(doc: &mut Doc<'i>, node: &Node<'i>, path: &FieldPath, templa
     let tasks = read_tasks(doc, node, path, &scope, templates);
     let raw = raw?;
     let name = required(doc, node, raw.name, path, "name", "a monitor name");
-    let url = required(doc, node, raw.base_url, path, "base_url", "the URL requests are relative to");
-    let duration = required(doc, node, raw.duration, path, "duration", "how long each run lasts, e.g. \"1m\"");
-    let sched = required(doc, node, raw.schedule, path, "schedule", "{ every = \"5m\" } or { cron = \"...\" }");
+    let url = required(
+        doc,
+        node,
+        raw.base_url,
+        path,
+        "base_url",
+        "the URL requests are relative to",
+    );
+    let duration = required(
+        doc,
+        node,
+        raw.duration,
+        path,
+        "duration",
+        "how long each run lasts, e.g. \"1m\"",
+    );
+    let sched = required(
+        doc,
+        node,
+        raw.schedule,
+        path,
+        "schedule",
+        "{ every = \"5m\" } or { cron = \"...\" }",
+    );
     if node.get_ref().get("load").is_none() {
-        doc.at(path, "missing field `load` (expected e.g. { type = \"closed\", users = 2 })".to_string());
+        doc.at(
+            path,
+            "missing field `load` (expected e.g. { type = \"closed\", users = 2 })".to_string(),
+        );
     }
     if node.get_ref().get("tasks").is_none() {
-        doc.at(path, "missing field `tasks` (expected at least one [[monitors.tasks]])".to_string());
+        doc.at(
+            path,
+            "missing field `tasks` (expected at least one [[monitors.tasks]])".to_string(),
+        );
     }
     let base_url = url.and_then(|u| base_url(doc, &u, &path.key("base_url")));
     let schedule = sched.and_then(|s| schedule(doc, &s, &path.key("schedule")));
     let load = load.and_then(|l| load_model(doc, l, &path.key("load")));
-    let headers = headers(doc, &raw.headers, &path.key("headers"), &Scope::new(variables.keys().cloned(), true), templates);
+    let headers = headers(
+        doc,
+        &raw.headers,
+        &path.key("headers"),
+        &Scope::new(variables.keys().cloned(), true),
+        templates,
+    );
     let m = Monitor {
         base_url: base_url?,
         headers,
@@ -134,7 +204,14 @@ fn read_monitor<'i>(doc: &mut Doc<'i>, node: &Node<'i>, path: &FieldPath, templa
 
 /// A field the raw struct leaves optional so that a bad value in it does not hide the other
 /// fields' problems. Absent is reported here; present but bad was reported when it was read.
-fn required<'i, T>(doc: &mut Doc<'i>, node: &Node<'i>, v: Option<T>, path: &FieldPath, key: &str, expected: &str) -> Option<T> {
+fn required<'i, T>(
+    doc: &mut Doc<'i>,
+    node: &Node<'i>,
+    v: Option<T>,
+    path: &FieldPath,
+    key: &str,
+    expected: &str,
+) -> Option<T> {
     if v.is_none() && node.get_ref().get(key).is_none() {
         doc.at(path, format!("missing field `{key}` (expected {expected})"));
     }
@@ -143,28 +220,52 @@ fn required<'i, T>(doc: &mut Doc<'i>, node: &Node<'i>, v: Option<T>, path: &Fiel
 
 fn check_monitor<'i>(doc: &mut Doc<'i>, m: &Monitor, path: &FieldPath) {
     if m.name.is_empty() {
-        doc.at(&path.key("name"), "empty name (expected a non-empty monitor name)".to_string());
+        doc.at(
+            &path.key("name"),
+            "empty name (expected a non-empty monitor name)".to_string(),
+        );
     }
     if m.duration.is_zero() {
-        doc.at(&path.key("duration"), "zero duration (expected how long each run lasts, e.g. \"1m\")".to_string());
+        doc.at(
+            &path.key("duration"),
+            "zero duration (expected how long each run lasts, e.g. \"1m\")".to_string(),
+        );
     }
     if m.timeout.is_zero() {
-        doc.at(&path.key("timeout"), "zero timeout (expected e.g. \"10s\")".to_string());
+        doc.at(
+            &path.key("timeout"),
+            "zero timeout (expected e.g. \"10s\")".to_string(),
+        );
     }
     if m.max_body_bytes == 0 {
-        doc.at(&path.key("max_body_bytes"), "zero body cap (expected a size in bytes, e.g. 10485760)".to_string());
+        doc.at(
+            &path.key("max_body_bytes"),
+            "zero body cap (expected a size in bytes, e.g. 10485760)".to_string(),
+        );
     }
     if let Schedule::Every { interval, .. } = &m.schedule {
         if interval.is_zero() {
-            doc.at(&path.key("schedule").key("every"), "zero interval (expected e.g. \"5m\")".to_string());
+            doc.at(
+                &path.key("schedule").key("every"),
+                "zero interval (expected e.g. \"5m\")".to_string(),
+            );
         }
     }
 }
 
-fn read_tasks<'i>(doc: &mut Doc<'i>, node: &Node<'i>, path: &FieldPath, scope: &Scope, templates: &mut TemplateBuilder) -> Option<Vec<Task>> {
+fn read_tasks<'i>(
+    doc: &mut Doc<'i>,
+    node: &Node<'i>,
+    path: &FieldPath,
+    scope: &Scope,
+    templates: &mut TemplateBuilder,
+) -> Option<Vec<Task>> {
     let items = doc.items(node, "tasks", path);
     if items.is_empty() && node.get_ref().get("tasks").is_some() {
-        doc.at(&path.key("tasks"), "no tasks (expected at least one [[monitors.tasks]])".to_string());
+        doc.at(
+            &path.key("tasks"),
+            "no tasks (expected at least one [[monitors.tasks]])".to_string(),
+        );
     }
     let mut tasks = Vec::new();
     for (i, (tpath, tnode)) in items.into_iter().enumerate() {
@@ -176,14 +277,29 @@ fn read_tasks<'i>(doc: &mut Doc<'i>, node: &Node<'i>, path: &FieldPath, scope: &
             .filter_map(|(p, n)| read_step(doc, &n, &p, &mut task_scope, templates))
             .collect();
         let Some(raw) = raw else { continue };
-        if tnode.get_ref().get("steps").and_then(|s| s.get_ref().as_array()).is_some_and(|a| a.is_empty()) {
-            doc.at(&tpath.key("steps"), "no steps (expected at least one step)".to_string());
+        if tnode
+            .get_ref()
+            .get("steps")
+            .and_then(|s| s.get_ref().as_array())
+            .is_some_and(|a| a.is_empty())
+        {
+            doc.at(
+                &tpath.key("steps"),
+                "no steps (expected at least one step)".to_string(),
+            );
         }
         let weight = raw.weight.unwrap_or(1);
         if weight == 0 {
-            doc.at(&tpath.key("weight"), "zero weight (expected 1 or more)".to_string());
+            doc.at(
+                &tpath.key("weight"),
+                "zero weight (expected 1 or more)".to_string(),
+            );
         }
-        tasks.push(Task { name: raw.name.unwrap_or_else(|| format!("task {i}")), weight, steps });
+        tasks.push(Task {
+            name: raw.name.unwrap_or_else(|| format!("task {i}")),
+            weight,
+            steps,
+        });
     }
     Some(tasks)
 }
@@ -197,7 +313,11 @@ fn base_url<'i>(doc: &mut Doc<'i>, raw: &str, path: &FieldPath) -> Option<Url> {
             return None;
         }
     };
-    let shown = if secret { "(from a reference)".to_string() } else { format!("\"{raw}\"") };
+    let shown = if secret {
+        "(from a reference)".to_string()
+    } else {
+        format!("\"{raw}\"")
+    };
     match Url::parse(&resolved) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
         Ok(_) => {
@@ -205,7 +325,10 @@ fn base_url<'i>(doc: &mut Doc<'i>, raw: &str, path: &FieldPath) -> Option<Url> {
             None
         }
         Err(e) => {
-            doc.at(path, format!("invalid URL {shown}: {e} (expected e.g. \"https://api.example.com\")"));
+            doc.at(
+                path,
+                format!("invalid URL {shown}: {e} (expected e.g. \"https://api.example.com\")"),
+            );
             None
         }
     }
@@ -225,7 +348,10 @@ pub fn headers(
         let header = match HeaderName::from_bytes(name.as_bytes()) {
             Ok(h) => h,
             Err(_) => {
-                doc.at(&p, format!("invalid header name \"{name}\" (expected letters, digits and -)"));
+                doc.at(
+                    &p,
+                    format!("invalid header name \"{name}\" (expected letters, digits and -)"),
+                );
                 continue;
             }
         };
@@ -239,16 +365,25 @@ pub fn headers(
 fn schedule<'i>(doc: &mut Doc<'i>, raw: &raw::Schedule, path: &FieldPath) -> Option<Schedule> {
     let jitter = raw.jitter.map_or(Duration::ZERO, |d| d.0);
     match (&raw.every, &raw.cron) {
-        (Some(every), None) => Some(Schedule::Every { interval: every.0, jitter }),
+        (Some(every), None) => Some(Schedule::Every {
+            interval: every.0,
+            jitter,
+        }),
         (None, Some(expr)) => match crate::schedule::parse_cron(expr) {
-            Ok(()) => Some(Schedule::Cron { expr: expr.clone(), jitter }),
+            Ok(()) => Some(Schedule::Cron {
+                expr: expr.clone(),
+                jitter,
+            }),
             Err(e) => {
                 doc.at(&path.key("cron"), format!("invalid cron expression \"{expr}\": {e} (expected six fields with seconds, e.g. \"0 */5 * * * *\")"));
                 None
             }
         },
         _ => {
-            doc.at(path, "expected exactly one of `every` or `cron`".to_string());
+            doc.at(
+                path,
+                "expected exactly one of `every` or `cron`".to_string(),
+            );
             None
         }
     }
@@ -257,29 +392,50 @@ fn schedule<'i>(doc: &mut Doc<'i>, raw: &raw::Schedule, path: &FieldPath) -> Opt
 fn load_model<'i>(doc: &mut Doc<'i>, raw: raw::Load, path: &FieldPath) -> Option<LoadModel> {
     match raw {
         raw::Load::Closed(c) => {
-            let wait = c.wait.unwrap_or(super::values::WaitRange { min: Duration::from_secs(1), max: Duration::from_secs(1) });
+            let wait = c.wait.unwrap_or(super::values::WaitRange {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(1),
+            });
             let spawn_rate = c.spawn_rate.unwrap_or(c.users as f64);
             if c.users == 0 {
-                doc.at(&path.key("users"), "zero users (expected 1 or more)".to_string());
+                doc.at(
+                    &path.key("users"),
+                    "zero users (expected 1 or more)".to_string(),
+                );
             }
             if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
                 doc.at(&path.key("spawn_rate"), format!("spawn rate {spawn_rate} is not positive (expected users started per second, e.g. 1.0)"));
                 return None;
             }
-            Some(LoadModel::Closed { users: c.users, spawn_rate, wait_min: wait.min, wait_max: wait.max })
+            Some(LoadModel::Closed {
+                users: c.users,
+                spawn_rate,
+                wait_min: wait.min,
+                wait_max: wait.max,
+            })
         }
         raw::Load::Open(o) => {
             let max_in_flight = o.max_in_flight.unwrap_or(100);
             if max_in_flight == 0 {
-                doc.at(&path.key("max_in_flight"), "zero (expected 1 or more iterations in flight)".to_string());
+                doc.at(
+                    &path.key("max_in_flight"),
+                    "zero (expected 1 or more iterations in flight)".to_string(),
+                );
             }
-            Some(LoadModel::Open { rate: o.rate.0, max_in_flight })
+            Some(LoadModel::Open {
+                rate: o.rate.0,
+                max_in_flight,
+            })
         }
     }
 }
 
 /// Monitor variables as JSON; a string may be a secret reference, resolved here.
-fn variables<'i>(doc: &mut Doc<'i>, vars: &BTreeMap<String, toml::Value>, path: &FieldPath) -> BTreeMap<String, serde_json::Value> {
+fn variables<'i>(
+    doc: &mut Doc<'i>,
+    vars: &BTreeMap<String, toml::Value>,
+    path: &FieldPath,
+) -> BTreeMap<String, serde_json::Value> {
     let mut out = BTreeMap::new();
     for (k, v) in vars {
         let value = match v {
@@ -307,6 +463,10 @@ pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
         toml::Value::Boolean(b) => J::Bool(*b),
         toml::Value::Datetime(d) => J::String(d.to_string()),
         toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => J::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
     }
 }

@@ -32,7 +32,11 @@ pub struct Rate(pub f64);
 impl FromStr for Rate {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid rate {s:?} (expected a positive number per unit, e.g. \"20/s\", \"0.5/s\", \"30/m\")");
+        let bad = || {
+            format!(
+                "invalid rate {s:?} (expected a positive number per unit, e.g. \"20/s\", \"0.5/s\", \"30/m\")"
+            )
+        };
         let (n, unit) = s.trim().split_once('/').ok_or_else(bad)?;
         let n: f64 = n.trim().parse().map_err(|_| bad())?;
         let per = match unit.trim() {
@@ -55,7 +59,11 @@ pub struct Percent(pub f64);
 impl FromStr for Percent {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid percentage {s:?} (expected a number from 0 to 100 followed by %, e.g. \"99.9%\")");
+        let bad = || {
+            format!(
+                "invalid percentage {s:?} (expected a number from 0 to 100 followed by %, e.g. \"99.9%\")"
+            )
+        };
         let n = s.trim().strip_suffix('%').ok_or_else(bad)?;
         let n: f64 = n.trim().parse().map_err(|_| bad())?;
         if !(0.0..=100.0).contains(&n) {
@@ -88,7 +96,9 @@ impl FromStr for WaitRange {
             }
         };
         if min > max {
-            return Err(format!("invalid wait {s:?}: the lower bound is above the upper one {expected}"));
+            return Err(format!(
+                "invalid wait {s:?}: the lower bound is above the upper one {expected}"
+            ));
         }
         Ok(WaitRange { min, max })
     }
@@ -123,8 +133,14 @@ mod tests {
 
     #[test]
     fn durations_rates_and_percentages_parse() {
-        assert_eq!("500ms".parse::<Dur>().unwrap().0, Duration::from_millis(500));
-        assert_eq!("30d".parse::<Dur>().unwrap().0, Duration::from_secs(30 * 86400));
+        assert_eq!(
+            "500ms".parse::<Dur>().unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            "30d".parse::<Dur>().unwrap().0,
+            Duration::from_secs(30 * 86400)
+        );
         assert!("5 parsecs".parse::<Dur>().is_err());
         assert_eq!("0.5/s".parse::<Rate>().unwrap().0, 0.5);
         assert_eq!("30/m".parse::<Rate>().unwrap().0, 0.5);
@@ -134,7 +150,10 @@ mod tests {
         assert!("101%".parse::<Percent>().is_err());
         assert!("99.9".parse::<Percent>().is_err());
         let w: WaitRange = "1s..3s".parse().unwrap();
-        assert_eq!((w.min, w.max), (Duration::from_secs(1), Duration::from_secs(3)));
+        assert_eq!(
+            (w.min, w.max),
+            (Duration::from_secs(1), Duration::from_secs(3))
+        );
         assert!("3s..1s".parse::<WaitRange>().is_err());
         let c: WaitRange = "2s".parse().unwrap();
         assert_eq!(c.min, c.max);

@@ -8,14 +8,16 @@
 
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, GaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::config::Config;
 use crate::config::model::{Check, ObjectiveKind};
 use crate::sample::Sample;
 
 /// Buckets every histogram has, in seconds; the config's latency thresholds are added to them.
-const BASE_BUCKETS: [f64; 16] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+const BASE_BUCKETS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
 
 pub struct Metrics {
     pub registry: Registry,
@@ -31,25 +33,61 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(config: &Config) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
-        let requests = counter("slamon_requests_total", "Requests sent, by how they ended.", &["monitor", "endpoint", "outcome"])?;
-        let runs_started = counter("slamon_runs_started_total", "Runs of a monitor that started.", &["monitor"])?;
-        let runs_skipped = counter("slamon_runs_skipped_total", "Scheduled runs skipped because the previous run of the monitor was still going.", &["monitor"])?;
-        let runs_finished = counter("slamon_runs_finished_total", "Runs of a monitor that finished.", &["monitor"])?;
-        let dropped = counter("slamon_dropped_iterations_total", "Open-model iterations that were due while every slot was busy, so never started.", &["monitor"])?;
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let requests = counter(
+            "slamon_requests_total",
+            "Requests sent, by how they ended.",
+            &["monitor", "endpoint", "outcome"],
+        )?;
+        let runs_started = counter(
+            "slamon_runs_started_total",
+            "Runs of a monitor that started.",
+            &["monitor"],
+        )?;
+        let runs_skipped = counter(
+            "slamon_runs_skipped_total",
+            "Scheduled runs skipped because the previous run of the monitor was still going.",
+            &["monitor"],
+        )?;
+        let runs_finished = counter(
+            "slamon_runs_finished_total",
+            "Runs of a monitor that finished.",
+            &["monitor"],
+        )?;
+        let dropped = counter(
+            "slamon_dropped_iterations_total",
+            "Open-model iterations that were due while every slot was busy, so never started.",
+            &["monitor"],
+        )?;
         let duration = HistogramVec::new(
             HistogramOpts::new("slamon_request_duration_seconds", "Request latency: from the intended start (open model) or the actual start (closed model) to the last byte.")
                 .buckets(buckets(config)),
             &["monitor", "endpoint"],
         )?;
         registry.register(Box::new(duration.clone()))?;
-        let last_run = GaugeVec::new(Opts::new("slamon_last_run_timestamp_seconds", "When the last run of the monitor finished, as a Unix time."), &["monitor"])?;
+        let last_run = GaugeVec::new(
+            Opts::new(
+                "slamon_last_run_timestamp_seconds",
+                "When the last run of the monitor finished, as a Unix time.",
+            ),
+            &["monitor"],
+        )?;
         registry.register(Box::new(last_run.clone()))?;
-        let m = Metrics { registry, requests, duration, runs_started, runs_skipped, runs_finished, last_run, dropped };
+        let m = Metrics {
+            registry,
+            requests,
+            duration,
+            runs_started,
+            runs_skipped,
+            runs_finished,
+            last_run,
+            dropped,
+        };
         m.initialize(config);
         Ok(m)
     }
@@ -58,7 +96,12 @@ impl Metrics {
     fn initialize(&self, config: &Config) {
         for monitor in &config.monitors {
             let name = &*monitor.name;
-            for c in [&self.runs_started, &self.runs_skipped, &self.runs_finished, &self.dropped] {
+            for c in [
+                &self.runs_started,
+                &self.runs_skipped,
+                &self.runs_finished,
+                &self.dropped,
+            ] {
                 c.with_label_values(&[name]);
             }
             for endpoint in monitor.endpoints() {
@@ -69,8 +112,12 @@ impl Metrics {
     }
 
     pub fn observe(&self, s: &Sample) {
-        self.requests.with_label_values(&[&*s.monitor, &*s.endpoint, s.outcome.as_str()]).inc();
-        self.duration.with_label_values(&[&*s.monitor, &*s.endpoint]).observe(s.latency.as_secs_f64());
+        self.requests
+            .with_label_values(&[&*s.monitor, &*s.endpoint, s.outcome.as_str()])
+            .inc();
+        self.duration
+            .with_label_values(&[&*s.monitor, &*s.endpoint])
+            .observe(s.latency.as_secs_f64());
     }
 }
 
@@ -87,7 +134,11 @@ pub fn buckets(config: &Config) -> Vec<f64> {
         }
     }
     for m in &config.monitors {
-        for step in m.setup.iter().chain(m.tasks.iter().flat_map(|t| t.steps.iter())) {
+        for step in m
+            .setup
+            .iter()
+            .chain(m.tasks.iter().flat_map(|t| t.steps.iter()))
+        {
             for c in &step.checks {
                 if let Check::LatencyBelow(d) = c {
                     add(*d);

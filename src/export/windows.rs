@@ -25,16 +25,57 @@ struct Family {
 const WINDOW_LABELS: &[&str] = &["monitor", "endpoint", "window"];
 const OBJECTIVE_LABELS: &[&str] = &["monitor", "endpoint", "objective", "type", "window"];
 
-const LATENCY: Family = Family { name: "slamon_latency_seconds", help: "Latency quantiles over the sliding window, with the window's sum and count.", labels: WINDOW_LABELS };
-const MAX: Family = Family { name: "slamon_latency_max_seconds", help: "Highest latency in the sliding window.", labels: WINDOW_LABELS };
-const ERRORS: Family = Family { name: "slamon_error_ratio", help: "Share of failed requests in the sliding window (absent when the window holds no request).", labels: WINDOW_LABELS };
-const THROUGHPUT: Family = Family { name: "slamon_throughput_requests_per_second", help: "Requests per second over the observed part of the sliding window.", labels: WINDOW_LABELS };
-const AVAILABILITY: Family = Family { name: "slamon_availability_ratio", help: "Share of requests answered without a server error in the sliding window.", labels: WINDOW_LABELS };
-const OBJ_VALUE: Family = Family { name: "slamon_objective_value", help: "Observed value of the objective: seconds for latency, a ratio for shares and rates, per second for throughput.", labels: OBJECTIVE_LABELS };
-const OBJ_THRESHOLD: Family = Family { name: "slamon_objective_threshold", help: "The objective's threshold, in the unit of slamon_objective_value.", labels: OBJECTIVE_LABELS };
-const OBJ_MET: Family = Family { name: "slamon_objective_met", help: "1 when the objective is met, 0 when breached; absent without data.", labels: OBJECTIVE_LABELS };
+const LATENCY: Family = Family {
+    name: "slamon_latency_seconds",
+    help: "Latency quantiles over the sliding window, with the window's sum and count.",
+    labels: WINDOW_LABELS,
+};
+const MAX: Family = Family {
+    name: "slamon_latency_max_seconds",
+    help: "Highest latency in the sliding window.",
+    labels: WINDOW_LABELS,
+};
+const ERRORS: Family = Family {
+    name: "slamon_error_ratio",
+    help: "Share of failed requests in the sliding window (absent when the window holds no request).",
+    labels: WINDOW_LABELS,
+};
+const THROUGHPUT: Family = Family {
+    name: "slamon_throughput_requests_per_second",
+    help: "Requests per second over the observed part of the sliding window.",
+    labels: WINDOW_LABELS,
+};
+const AVAILABILITY: Family = Family {
+    name: "slamon_availability_ratio",
+    help: "Share of requests answered without a server error in the sliding window.",
+    labels: WINDOW_LABELS,
+};
+const OBJ_VALUE: Family = Family {
+    name: "slamon_objective_value",
+    help: "Observed value of the objective: seconds for latency, a ratio for shares and rates, per second for throughput.",
+    labels: OBJECTIVE_LABELS,
+};
+const OBJ_THRESHOLD: Family = Family {
+    name: "slamon_objective_threshold",
+    help: "The objective's threshold, in the unit of slamon_objective_value.",
+    labels: OBJECTIVE_LABELS,
+};
+const OBJ_MET: Family = Family {
+    name: "slamon_objective_met",
+    help: "1 when the objective is met, 0 when breached; absent without data.",
+    labels: OBJECTIVE_LABELS,
+};
 
-const FAMILIES: [&Family; 8] = [&LATENCY, &MAX, &ERRORS, &THROUGHPUT, &AVAILABILITY, &OBJ_VALUE, &OBJ_THRESHOLD, &OBJ_MET];
+const FAMILIES: [&Family; 8] = [
+    &LATENCY,
+    &MAX,
+    &ERRORS,
+    &THROUGHPUT,
+    &AVAILABILITY,
+    &OBJ_VALUE,
+    &OBJ_THRESHOLD,
+    &OBJ_MET,
+];
 
 pub struct WindowCollector {
     snapshot: watch::Receiver<Arc<Snapshot>>,
@@ -43,12 +84,26 @@ pub struct WindowCollector {
 }
 
 impl WindowCollector {
-    pub fn new(snapshot: watch::Receiver<Arc<Snapshot>>, objectives: Vec<Objective>) -> Result<Self, prometheus::Error> {
+    pub fn new(
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        objectives: Vec<Objective>,
+    ) -> Result<Self, prometheus::Error> {
         let descs = FAMILIES
             .iter()
-            .map(|f| Desc::new(f.name.into(), f.help.into(), f.labels.iter().map(|l| l.to_string()).collect(), HashMap::new()))
+            .map(|f| {
+                Desc::new(
+                    f.name.into(),
+                    f.help.into(),
+                    f.labels.iter().map(|l| l.to_string()).collect(),
+                    HashMap::new(),
+                )
+            })
             .collect::<Result<_, _>>()?;
-        Ok(WindowCollector { snapshot, objectives, descs })
+        Ok(WindowCollector {
+            snapshot,
+            objectives,
+            descs,
+        })
     }
 }
 
@@ -67,7 +122,10 @@ impl Collector for WindowCollector {
                     let mut summary = Summary::default();
                     summary.set_sample_count(w.counts.total);
                     summary.set_sample_sum(w.latency_sum_seconds());
-                    let qs = QUANTILES.iter().filter_map(|q| w.quantile(*q).map(|v| quantile(*q, v))).collect();
+                    let qs = QUANTILES
+                        .iter()
+                        .filter_map(|q| w.quantile(*q).map(|v| quantile(*q, v)))
+                        .collect();
                     summary.set_quantile(qs);
                     let mut m = metric(&labels);
                     m.set_summary(summary);
@@ -80,10 +138,23 @@ impl Collector for WindowCollector {
             }
         }
         for (o, e) in sla::evaluate_all(&self.objectives, &snap) {
-            let labels = [&*o.monitor, o.endpoint.as_deref().unwrap_or(crate::window::ALL_ENDPOINTS), &*o.name, o.kind.type_name(), &window_label(o.window)];
+            let labels = [
+                &*o.monitor,
+                o.endpoint
+                    .as_deref()
+                    .unwrap_or(crate::window::ALL_ENDPOINTS),
+                &*o.name,
+                o.kind.type_name(),
+                &window_label(o.window),
+            ];
             push_gauge(&mut out, &OBJ_VALUE, &labels, e.value);
             push_gauge(&mut out, &OBJ_THRESHOLD, &labels, Some(e.threshold));
-            push_gauge(&mut out, &OBJ_MET, &labels, e.met.map(|m| if m { 1.0 } else { 0.0 }));
+            push_gauge(
+                &mut out,
+                &OBJ_MET,
+                &labels,
+                e.met.map(|m| if m { 1.0 } else { 0.0 }),
+            );
         }
         FAMILIES
             .iter()
@@ -92,7 +163,11 @@ impl Collector for WindowCollector {
                 let mut mf = MetricFamily::default();
                 mf.set_name(f.name.into());
                 mf.set_help(f.help.into());
-                mf.set_field_type(if f.name == LATENCY.name { MetricType::SUMMARY } else { MetricType::GAUGE });
+                mf.set_field_type(if f.name == LATENCY.name {
+                    MetricType::SUMMARY
+                } else {
+                    MetricType::GAUGE
+                });
                 mf.set_metric(metrics);
                 Some(mf)
             })
@@ -100,7 +175,12 @@ impl Collector for WindowCollector {
     }
 }
 
-fn push_gauge(out: &mut HashMap<&'static str, Vec<Metric>>, f: &Family, labels: &[&str], value: Option<f64>) {
+fn push_gauge(
+    out: &mut HashMap<&'static str, Vec<Metric>>,
+    f: &Family,
+    labels: &[&str],
+    value: Option<f64>,
+) {
     let Some(v) = value else { return };
     let mut g = Gauge::default();
     g.set_value(v);
@@ -110,7 +190,11 @@ fn push_gauge(out: &mut HashMap<&'static str, Vec<Metric>>, f: &Family, labels: 
 }
 
 fn metric(values: &[&str]) -> Metric {
-    let names: &[&str] = if values.len() == 3 { WINDOW_LABELS } else { OBJECTIVE_LABELS };
+    let names: &[&str] = if values.len() == 3 {
+        WINDOW_LABELS
+    } else {
+        OBJECTIVE_LABELS
+    };
     let pairs = names
         .iter()
         .zip(values)

@@ -44,7 +44,14 @@ pub struct Exchange {
 
 impl Exchange {
     fn failed(outcome: Outcome, message: String) -> Self {
-        Exchange { outcome, status: None, headers: HeaderMap::new(), body: Vec::new(), ttfb: None, message: Some(message) }
+        Exchange {
+            outcome,
+            status: None,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+            ttfb: None,
+            message: Some(message),
+        }
     }
 }
 
@@ -55,7 +62,13 @@ pub struct Session<'a> {
 }
 
 /// Sends `step` and reads its answer.
-pub async fn exchange(client: &Client, monitor: &Monitor, templates: &Templates, step: &Step, session: &Session<'_>) -> Exchange {
+pub async fn exchange(
+    client: &Client,
+    monitor: &Monitor,
+    templates: &Templates,
+    step: &Step,
+    session: &Session<'_>,
+) -> Exchange {
     let request = match build(client, monitor, templates, step, session) {
         Ok(r) => r,
         Err(e) => return Exchange::failed(Outcome::Request, e),
@@ -73,12 +86,32 @@ pub async fn exchange(client: &Client, monitor: &Monitor, templates: &Templates,
     let status = response.status();
     let headers = response.headers().clone();
     match read_body(response, monitor.max_body_bytes).await {
-        Ok(body) => Exchange { outcome: Outcome::Ok, status: Some(status), headers, body, ttfb, message: None },
-        Err((outcome, message)) => Exchange { outcome, status: Some(status), headers, body: Vec::new(), ttfb, message: Some(message) },
+        Ok(body) => Exchange {
+            outcome: Outcome::Ok,
+            status: Some(status),
+            headers,
+            body,
+            ttfb,
+            message: None,
+        },
+        Err((outcome, message)) => Exchange {
+            outcome,
+            status: Some(status),
+            headers,
+            body: Vec::new(),
+            ttfb,
+            message: Some(message),
+        },
     }
 }
 
-fn build(client: &Client, monitor: &Monitor, templates: &Templates, step: &Step, session: &Session<'_>) -> Result<reqwest::Request, String> {
+fn build(
+    client: &Client,
+    monitor: &Monitor,
+    templates: &Templates,
+    step: &Step,
+    session: &Session<'_>,
+) -> Result<reqwest::Request, String> {
     let path = templates.render(&step.path, session.ctx)?;
     let mut url = join(&monitor.base_url, &path)?;
     if !step.query.is_empty() {
@@ -91,7 +124,11 @@ fn build(client: &Client, monitor: &Monitor, templates: &Templates, step: &Step,
     let mut headers = HeaderMap::new();
     for (name, value) in monitor.headers.iter().chain(step.headers.iter()) {
         let v = templates.render(value, session.ctx)?;
-        headers.insert(name.clone(), HeaderValue::from_str(&v).map_err(|_| format!("header {name} rendered to an invalid value"))?);
+        headers.insert(
+            name.clone(),
+            HeaderValue::from_str(&v)
+                .map_err(|_| format!("header {name} rendered to an invalid value"))?,
+        );
     }
     for (name, value) in session.headers {
         if !step.headers.iter().any(|(n, _)| n == name) {
@@ -102,13 +139,18 @@ fn build(client: &Client, monitor: &Monitor, templates: &Templates, step: &Step,
         Body::None => req,
         Body::Json(t) => req.json(&templates.render_json(t, session.ctx)?),
         Body::Form(fields) => {
-            let rendered = fields.iter().map(|(k, v)| Ok((k.as_str(), templates.render(v, session.ctx)?))).collect::<Result<Vec<_>, String>>()?;
+            let rendered = fields
+                .iter()
+                .map(|(k, v)| Ok((k.as_str(), templates.render(v, session.ctx)?)))
+                .collect::<Result<Vec<_>, String>>()?;
             req.form(&rendered)
         }
         Body::Raw(t) => req.body(templates.render(t, session.ctx)?),
     };
     // Explicit headers win over the ones `json`/`form` set.
-    let mut request = req.build().map_err(|e| format!("cannot build request: {e}"))?;
+    let mut request = req
+        .build()
+        .map_err(|e| format!("cannot build request: {e}"))?;
     request.headers_mut().extend(headers);
     Ok(request)
 }
@@ -119,13 +161,29 @@ fn join(base: &url::Url, path: &str) -> Result<url::Url, String> {
     if path.starts_with("http://") || path.starts_with("https://") {
         return url::Url::parse(path).map_err(|e| format!("invalid URL in path: {e}"));
     }
-    let full = format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'));
+    let full = format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
     url::Url::parse(&full).map_err(|e| format!("invalid URL for path {path:?}: {e}"))
 }
 
-async fn read_body(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, (Outcome, String)> {
-    let too_large = |n: u64| (Outcome::BodyTooLarge, format!("body of {n} bytes or more exceeds the cap of {cap} bytes"));
-    if let Some(len) = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
+async fn read_body(
+    mut response: reqwest::Response,
+    cap: u64,
+) -> Result<Vec<u8>, (Outcome, String)> {
+    let too_large = |n: u64| {
+        (
+            Outcome::BodyTooLarge,
+            format!("body of {n} bytes or more exceeds the cap of {cap} bytes"),
+        )
+    };
+    if let Some(len) = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
         if len > cap {
             return Err(too_large(len));
         }
@@ -156,7 +214,8 @@ pub fn classify(e: &reqwest::Error) -> Outcome {
     let chain = describe(e).to_ascii_lowercase();
     if chain.contains("dns error") || chain.contains("failed to lookup address") {
         Outcome::Dns
-    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake") {
+    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake")
+    {
         Outcome::Tls
     } else if e.is_connect() {
         Outcome::Connect

@@ -19,7 +19,12 @@ pub struct Params {
     pub wait_max: Duration,
 }
 
-pub async fn run(ctx: Arc<RunContext>, p: Params, deadline: Instant, stop: CancellationToken) -> RunTotals {
+pub async fn run(
+    ctx: Arc<RunContext>,
+    p: Params,
+    deadline: Instant,
+    stop: CancellationToken,
+) -> RunTotals {
     let start = Instant::now();
     let picker = TaskPicker::new(&ctx.monitor);
     let mut users = JoinSet::new();
@@ -41,10 +46,19 @@ pub async fn run(ctx: Arc<RunContext>, p: Params, deadline: Instant, stop: Cance
     while let Some(done) = users.join_next().await {
         iterations += done.unwrap_or(0);
     }
-    RunTotals { iterations, dropped: 0 }
+    RunTotals {
+        iterations,
+        dropped: 0,
+    }
 }
 
-async fn user_loop(ctx: &RunContext, picker: &TaskPicker, wait: (Duration, Duration), deadline: Instant, stop: &CancellationToken) -> u64 {
+async fn user_loop(
+    ctx: &RunContext,
+    picker: &TaskPicker,
+    wait: (Duration, Duration),
+    deadline: Instant,
+    stop: &CancellationToken,
+) -> u64 {
     let mut user = VirtualUser::new(ctx);
     let mut iterations = 0;
     while Instant::now() < deadline && !stop.is_cancelled() {
@@ -54,7 +68,11 @@ async fn user_loop(ctx: &RunContext, picker: &TaskPicker, wait: (Duration, Durat
                 user.task(ctx, task, None).await;
             }
         }
-        let pause = if wait.0 == wait.1 { wait.0 } else { rand::rng().random_range(wait.0..=wait.1) };
+        let pause = if wait.0 == wait.1 {
+            wait.0
+        } else {
+            rand::rng().random_range(wait.0..=wait.1)
+        };
         if !pause_until(Instant::now() + pause, deadline, stop).await {
             break;
         }

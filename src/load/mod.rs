@@ -53,10 +53,29 @@ pub async fn run(
     let ctx = Arc::new(RunContext::new(monitor.clone(), templates, client, samples));
     let deadline = tokio::time::Instant::now() + duration;
     match monitor.load {
-        LoadModel::Closed { users, spawn_rate, wait_min, wait_max } => {
-            closed::run(ctx, closed::Params { users, spawn_rate, wait_min, wait_max }, deadline, stop).await
+        LoadModel::Closed {
+            users,
+            spawn_rate,
+            wait_min,
+            wait_max,
+        } => {
+            closed::run(
+                ctx,
+                closed::Params {
+                    users,
+                    spawn_rate,
+                    wait_min,
+                    wait_max,
+                },
+                deadline,
+                stop,
+            )
+            .await
         }
-        LoadModel::Open { rate, max_in_flight } => open::run(ctx, rate, max_in_flight, deadline, stop).await,
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+        } => open::run(ctx, rate, max_in_flight, deadline, stop).await,
     }
 }
 

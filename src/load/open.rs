@@ -17,7 +17,13 @@ use super::closed::pause_until;
 use super::user::{RunContext, VirtualUser};
 use super::{RunTotals, TaskPicker};
 
-pub async fn run(ctx: Arc<RunContext>, rate: f64, max_in_flight: u32, deadline: Instant, stop: CancellationToken) -> RunTotals {
+pub async fn run(
+    ctx: Arc<RunContext>,
+    rate: f64,
+    max_in_flight: u32,
+    deadline: Instant,
+    stop: CancellationToken,
+) -> RunTotals {
     let start = Instant::now();
     let picker = TaskPicker::new(&ctx.monitor);
     // Idle users wait here; a user is created lazily the first time no idle one exists.

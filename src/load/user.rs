@@ -29,9 +29,24 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    pub fn new(monitor: Arc<Monitor>, templates: Templates, client: reqwest::Client, samples: mpsc::Sender<Sample>) -> Self {
-        let base_vars = monitor.variables.iter().map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v)))).collect();
-        RunContext { monitor, templates, client, samples, base_vars }
+    pub fn new(
+        monitor: Arc<Monitor>,
+        templates: Templates,
+        client: reqwest::Client,
+        samples: mpsc::Sender<Sample>,
+    ) -> Self {
+        let base_vars = monitor
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v))))
+            .collect();
+        RunContext {
+            monitor,
+            templates,
+            client,
+            samples,
+            base_vars,
+        }
     }
 }
 
@@ -43,7 +58,11 @@ pub struct VirtualUser {
 
 impl VirtualUser {
     pub fn new(ctx: &RunContext) -> Self {
-        VirtualUser { vars: ctx.base_vars.clone(), headers: HeaderMap::new(), set_up: ctx.monitor.setup.is_empty() }
+        VirtualUser {
+            vars: ctx.base_vars.clone(),
+            headers: HeaderMap::new(),
+            set_up: ctx.monitor.setup.is_empty(),
+        }
     }
 
     pub fn is_set_up(&self) -> bool {
@@ -63,8 +82,15 @@ impl VirtualUser {
 
     /// Runs the steps of task `index`. The first step's latency counts from `intended` when
     /// given (open model), so time spent waiting for a free slot shows in the percentiles.
-    pub async fn task(&mut self, ctx: &RunContext, index: usize, intended: Option<Instant>) -> bool {
-        let Some(task) = ctx.monitor.tasks.get(index) else { return false };
+    pub async fn task(
+        &mut self,
+        ctx: &RunContext,
+        index: usize,
+        intended: Option<Instant>,
+    ) -> bool {
+        let Some(task) = ctx.monitor.tasks.get(index) else {
+            return false;
+        };
         let mut intended = intended;
         for step in &task.steps {
             if !self.step(ctx, step, intended.take()).await {
@@ -77,7 +103,10 @@ impl VirtualUser {
     async fn step(&mut self, ctx: &RunContext, step: &Step, intended: Option<Instant>) -> bool {
         let start = Instant::now();
         let cvars = context(&self.vars);
-        let session = Session { ctx: &cvars, headers: &self.headers };
+        let session = Session {
+            ctx: &cvars,
+            headers: &self.headers,
+        };
         let ex = exchange(&ctx.client, &ctx.monitor, &ctx.templates, step, &session).await;
         let at = Instant::now();
         let latency = at - intended.map_or(start, |i| i.min(start));
@@ -90,8 +119,10 @@ impl VirtualUser {
             self.apply_set_headers(ctx, step);
         }
         let status = ex.status.map(|s| s.as_u16());
-        let unavailable = matches!(verdict.outcome, Outcome::Timeout | Outcome::Connect | Outcome::Dns | Outcome::Tls | Outcome::Protocol)
-            || status.is_some_and(|s| s >= 500);
+        let unavailable = matches!(
+            verdict.outcome,
+            Outcome::Timeout | Outcome::Connect | Outcome::Dns | Outcome::Tls | Outcome::Protocol
+        ) || status.is_some_and(|s| s >= 500);
         if let Some(m) = &verdict.message {
             tracing::debug!(monitor = %ctx.monitor.name, endpoint = %step.endpoint, outcome = verdict.outcome.as_str(), "Request failed: {m}");
         }
@@ -117,12 +148,16 @@ impl VirtualUser {
         }
         let cvars = context(&self.vars);
         for (name, text) in &step.set_headers {
-            let rendered = ctx.templates.render(text, &cvars).and_then(|v| HeaderValue::from_str(&v).map_err(|_| "not a valid header value".to_string()));
+            let rendered = ctx.templates.render(text, &cvars).and_then(|v| {
+                HeaderValue::from_str(&v).map_err(|_| "not a valid header value".to_string())
+            });
             match rendered {
                 Ok(v) => {
                     self.headers.insert(name.clone(), v);
                 }
-                Err(e) => tracing::warn!(monitor = %ctx.monitor.name, header = %name, "A set_headers value was not set: {e}"),
+                Err(e) => {
+                    tracing::warn!(monitor = %ctx.monitor.name, header = %name, "A set_headers value was not set: {e}")
+                }
             }
         }
     }

@@ -58,11 +58,25 @@ impl Scheduler {
         events: Arc<dyn RunEvents>,
         stop: CancellationToken,
     ) -> Result<Scheduler, tokio_cron_scheduler::JobSchedulerError> {
-        let mut s = Scheduler { tasks: JoinSet::new(), cron: None };
+        let mut s = Scheduler {
+            tasks: JoinSet::new(),
+            cron: None,
+        };
         for monitor in &config.monitors {
             let (tx, rx) = mpsc::channel(1);
-            let trigger = Trigger { monitor: monitor.name.clone(), busy: Arc::new(AtomicBool::new(false)), tx, events: events.clone() };
-            let runner = Runner { monitor: monitor.clone(), templates: config.templates.clone(), samples: samples.clone(), events: events.clone(), busy: trigger.busy.clone() };
+            let trigger = Trigger {
+                monitor: monitor.name.clone(),
+                busy: Arc::new(AtomicBool::new(false)),
+                tx,
+                events: events.clone(),
+            };
+            let runner = Runner {
+                monitor: monitor.clone(),
+                templates: config.templates.clone(),
+                samples: samples.clone(),
+                events: events.clone(),
+                busy: trigger.busy.clone(),
+            };
             s.tasks.spawn(runner.run(rx, stop.clone()));
             match &monitor.schedule {
                 Schedule::Every { interval, .. } => {
@@ -77,7 +91,11 @@ impl Scheduler {
         Ok(s)
     }
 
-    async fn add_cron(&mut self, expr: &str, trigger: Trigger) -> Result<(), tokio_cron_scheduler::JobSchedulerError> {
+    async fn add_cron(
+        &mut self,
+        expr: &str,
+        trigger: Trigger,
+    ) -> Result<(), tokio_cron_scheduler::JobSchedulerError> {
         if self.cron.is_none() {
             self.cron = Some(JobScheduler::new().await?);
         }
@@ -159,7 +177,15 @@ impl Runner {
         let name = &self.monitor.name;
         self.events.started(name);
         tracing::info!(monitor = %name, duration = ?self.monitor.duration, "Run started.");
-        let totals = load::run(self.monitor.clone(), self.templates.clone(), client.clone(), self.samples.clone(), self.monitor.duration, stop.child_token()).await;
+        let totals = load::run(
+            self.monitor.clone(),
+            self.templates.clone(),
+            client.clone(),
+            self.samples.clone(),
+            self.monitor.duration,
+            stop.child_token(),
+        )
+        .await;
         tracing::info!(monitor = %name, iterations = totals.iterations, dropped = totals.dropped, "Run finished.");
         self.events.finished(name, totals);
     }

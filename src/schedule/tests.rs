@@ -48,7 +48,9 @@ async fn runs_never_overlap_and_skipped_starts_are_counted() {
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let events = Arc::new(Counts::default());
     let stop = CancellationToken::new();
-    let sched = Scheduler::start(&config, tx, events.clone(), stop.clone()).await.unwrap();
+    let sched = Scheduler::start(&config, tx, events.clone(), stop.clone())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(61_500)).await;
     assert_eq!(events.started.load(Ordering::SeqCst), 3);
     assert_eq!(events.finished.load(Ordering::SeqCst), 2);

@@ -25,18 +25,33 @@ pub struct Evaluation {
 /// Evaluates `o` on the window statistics `w`.
 pub fn evaluate(o: &Objective, w: &WindowStats) -> Evaluation {
     let (value, threshold, higher_is_better) = match o.kind {
-        ObjectiveKind::Latency { percentile, below } => (w.quantile(percentile / 100.0), below.as_secs_f64(), false),
+        ObjectiveKind::Latency { percentile, below } => {
+            (w.quantile(percentile / 100.0), below.as_secs_f64(), false)
+        }
         ObjectiveKind::LatencyShare { under, at_least } => (w.good_ratio(under), at_least, true),
         ObjectiveKind::ErrorRate { below } => (w.error_ratio(), below, false),
         ObjectiveKind::Availability { at_least } => (w.availability(), at_least, true),
         ObjectiveKind::Throughput { at_least } => (Some(w.throughput()), at_least, true),
     };
-    let met = value.map(|v| if higher_is_better { v >= threshold } else { v < threshold });
-    Evaluation { value, threshold, met }
+    let met = value.map(|v| {
+        if higher_is_better {
+            v >= threshold
+        } else {
+            v < threshold
+        }
+    });
+    Evaluation {
+        value,
+        threshold,
+        met,
+    }
 }
 
 /// Evaluates every objective on the snapshot, in config order.
-pub fn evaluate_all<'a>(objectives: &'a [Objective], snapshot: &Snapshot) -> Vec<(&'a Objective, Evaluation)> {
+pub fn evaluate_all<'a>(
+    objectives: &'a [Objective],
+    snapshot: &Snapshot,
+) -> Vec<(&'a Objective, Evaluation)> {
     objectives
         .iter()
         .filter_map(|o| {
@@ -53,7 +68,9 @@ pub fn describe(kind: &ObjectiveKind) -> String {
     let ms = |d: Duration| humantime::format_duration(d).to_string();
     match *kind {
         ObjectiveKind::Latency { percentile, below } => format!("p{percentile} < {}", ms(below)),
-        ObjectiveKind::LatencyShare { under, at_least } => format!("share under {} >= {}", ms(under), pct(at_least)),
+        ObjectiveKind::LatencyShare { under, at_least } => {
+            format!("share under {} >= {}", ms(under), pct(at_least))
+        }
         ObjectiveKind::ErrorRate { below } => format!("error_rate < {}", pct(below)),
         ObjectiveKind::Availability { at_least } => format!("availability >= {}", pct(at_least)),
         ObjectiveKind::Throughput { at_least } => format!("throughput >= {at_least}/s"),
@@ -69,7 +86,13 @@ mod tests {
         WindowStats {
             length: Duration::from_secs(300),
             observed: Duration::from_secs(100),
-            counts: Counts { total, failed, unavailable, good: vec![good], ..Counts::default() },
+            counts: Counts {
+                total,
+                failed,
+                unavailable,
+                good: vec![good],
+                ..Counts::default()
+            },
             thresholds: vec![Duration::from_millis(400)],
             quantiles: vec![(0.95, p95)],
             max_seconds: Some(p95),
@@ -77,26 +100,77 @@ mod tests {
     }
 
     fn objective(kind: ObjectiveKind) -> Objective {
-        Objective { name: "o".into(), monitor: "m".into(), endpoint: None, window: Duration::from_secs(300), kind }
+        Objective {
+            name: "o".into(),
+            monitor: "m".into(),
+            endpoint: None,
+            window: Duration::from_secs(300),
+            kind,
+        }
     }
 
     #[test]
     fn each_kind_against_known_answers() {
         let w = stats(1000, 15, 5, 960, 0.420);
         let cases = [
-            (ObjectiveKind::Latency { percentile: 95.0, below: Duration::from_millis(500) }, Some(0.420), Some(true)),
-            (ObjectiveKind::Latency { percentile: 95.0, below: Duration::from_millis(400) }, Some(0.420), Some(false)),
-            (ObjectiveKind::LatencyShare { under: Duration::from_millis(400), at_least: 0.95 }, Some(0.96), Some(true)),
-            (ObjectiveKind::ErrorRate { below: 0.01 }, Some(0.015), Some(false)),
-            (ObjectiveKind::ErrorRate { below: 0.02 }, Some(0.015), Some(true)),
-            (ObjectiveKind::Availability { at_least: 0.999 }, Some(0.995), Some(false)),
-            (ObjectiveKind::Throughput { at_least: 10.0 }, Some(10.0), Some(true)),
-            (ObjectiveKind::Throughput { at_least: 20.0 }, Some(10.0), Some(false)),
+            (
+                ObjectiveKind::Latency {
+                    percentile: 95.0,
+                    below: Duration::from_millis(500),
+                },
+                Some(0.420),
+                Some(true),
+            ),
+            (
+                ObjectiveKind::Latency {
+                    percentile: 95.0,
+                    below: Duration::from_millis(400),
+                },
+                Some(0.420),
+                Some(false),
+            ),
+            (
+                ObjectiveKind::LatencyShare {
+                    under: Duration::from_millis(400),
+                    at_least: 0.95,
+                },
+                Some(0.96),
+                Some(true),
+            ),
+            (
+                ObjectiveKind::ErrorRate { below: 0.01 },
+                Some(0.015),
+                Some(false),
+            ),
+            (
+                ObjectiveKind::ErrorRate { below: 0.02 },
+                Some(0.015),
+                Some(true),
+            ),
+            (
+                ObjectiveKind::Availability { at_least: 0.999 },
+                Some(0.995),
+                Some(false),
+            ),
+            (
+                ObjectiveKind::Throughput { at_least: 10.0 },
+                Some(10.0),
+                Some(true),
+            ),
+            (
+                ObjectiveKind::Throughput { at_least: 20.0 },
+                Some(10.0),
+                Some(false),
+            ),
         ];
         for (kind, value, met) in cases {
             let e = evaluate(&objective(kind), &w);
             assert_eq!(e.met, met, "{kind:?}");
-            assert!((e.value.unwrap() - value.unwrap()).abs() < 1e-12, "{kind:?}: {:?}", e.value);
+            assert!(
+                (e.value.unwrap() - value.unwrap()).abs() < 1e-12,
+                "{kind:?}: {:?}",
+                e.value
+            );
         }
     }
 
@@ -106,7 +180,13 @@ mod tests {
         w.quantiles.clear();
         let e = evaluate(&objective(ObjectiveKind::ErrorRate { below: 0.01 }), &w);
         assert_eq!((e.value, e.met), (None, None));
-        let e = evaluate(&objective(ObjectiveKind::Latency { percentile: 95.0, below: Duration::from_millis(1) }), &w);
+        let e = evaluate(
+            &objective(ObjectiveKind::Latency {
+                percentile: 95.0,
+                below: Duration::from_millis(1),
+            }),
+            &w,
+        );
         assert_eq!((e.value, e.met), (None, None));
         let e = evaluate(&objective(ObjectiveKind::Throughput { at_least: 1.0 }), &w);
         assert_eq!((e.value, e.met), (Some(0.0), Some(false)));

@@ -49,7 +49,10 @@ pub struct SeriesPlan {
 pub fn plan(config: &Config) -> Vec<SeriesPlan> {
     let mut plans = Vec::new();
     for m in &config.monitors {
-        let endpoints = m.endpoints().into_iter().chain(std::iter::once(Arc::from(ALL_ENDPOINTS)));
+        let endpoints = m
+            .endpoints()
+            .into_iter()
+            .chain(std::iter::once(Arc::from(ALL_ENDPOINTS)));
         for endpoint in endpoints {
             let mut p = SeriesPlan {
                 monitor: m.name.clone(),
@@ -59,7 +62,11 @@ pub fn plan(config: &Config) -> Vec<SeriesPlan> {
                 extra_quantiles: Vec::new(),
             };
             let target = (&*endpoint != ALL_ENDPOINTS).then_some(endpoint.clone());
-            for o in config.objectives.iter().filter(|o| o.monitor == m.name && o.endpoint == target) {
+            for o in config
+                .objectives
+                .iter()
+                .filter(|o| o.monitor == m.name && o.endpoint == target)
+            {
                 add_objective(&mut p, o.window, &o.kind);
             }
             plans.push(p);
@@ -81,7 +88,9 @@ fn add_objective(p: &mut SeriesPlan, window: Duration, kind: &ObjectiveKind) {
                 p.extra_quantiles.push(q);
             }
         }
-        ObjectiveKind::LatencyShare { under, .. } if !p.thresholds.contains(under) => p.thresholds.push(*under),
+        ObjectiveKind::LatencyShare { under, .. } if !p.thresholds.contains(under) => {
+            p.thresholds.push(*under)
+        }
         _ => {}
     }
 }
@@ -103,12 +112,20 @@ impl Windows {
         let mut series = HashMap::new();
         let mut order = Vec::new();
         for p in plans {
-            let rings = p.windows.iter().map(|(len, hist)| Ring::new(*len, *hist, p.thresholds.clone())).collect();
+            let rings = p
+                .windows
+                .iter()
+                .map(|(len, hist)| Ring::new(*len, *hist, p.thresholds.clone()))
+                .collect();
             let key = (p.monitor.clone(), p.endpoint.clone());
             order.push(key.clone());
             series.insert(key, Series { plan: p, rings });
         }
-        Windows { series, order, epoch }
+        Windows {
+            series,
+            order,
+            epoch,
+        }
     }
 
     pub fn record(&mut self, s: &Sample) {
@@ -127,7 +144,9 @@ impl Windows {
         let since = now.saturating_duration_since(self.epoch);
         let mut out = Vec::with_capacity(self.order.len());
         for key in &self.order {
-            let Some(series) = self.series.get_mut(key) else { continue };
+            let Some(series) = self.series.get_mut(key) else {
+                continue;
+            };
             let windows = series
                 .rings
                 .iter_mut()
@@ -136,14 +155,22 @@ impl Windows {
                     WindowStats::from_ring(r, since, &series.plan.extra_quantiles)
                 })
                 .collect();
-            out.push(SeriesStats { monitor: key.0.clone(), endpoint: key.1.clone(), windows });
+            out.push(SeriesStats {
+                monitor: key.0.clone(),
+                endpoint: key.1.clone(),
+                windows,
+            });
         }
         Snapshot { series: out }
     }
 
     /// Approximate bytes held by all windows.
     pub fn approx_bytes(&self) -> usize {
-        self.series.values().flat_map(|s| s.rings.iter()).map(Ring::approx_bytes).sum()
+        self.series
+            .values()
+            .flat_map(|s| s.rings.iter())
+            .map(Ring::approx_bytes)
+            .sum()
     }
 }
 

@@ -20,7 +20,8 @@ pub const HIGHEST_US: u64 = 3_600_000_000;
 pub const SIGFIG: u8 = 3;
 
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG).expect("constant histogram bounds are valid")
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG)
+        .expect("constant histogram bounds are valid")
 }
 
 pub fn micros(d: Duration) -> u64 {
@@ -77,7 +78,13 @@ impl Ring {
     /// only serves ratio objectives does not need.
     pub fn new(length: Duration, latencies: bool, thresholds: Vec<Duration>) -> Self {
         let width = (length / BUCKETS).max(Duration::from_secs(1));
-        Ring { length, width, buckets: VecDeque::new(), merged: latencies.then(new_histogram), thresholds }
+        Ring {
+            length,
+            width,
+            buckets: VecDeque::new(),
+            merged: latencies.then(new_histogram),
+            thresholds,
+        }
     }
 
     fn slots(&self) -> u64 {
@@ -89,13 +96,22 @@ impl Ring {
         let index = (since_epoch.as_nanos() / self.width.as_nanos()) as u64;
         self.advance(index);
         if self.buckets.back().is_none_or(|b| b.index < index) {
-            let counts = Counts { good: vec![0; self.thresholds.len()], ..Counts::default() };
-            self.buckets.push_back(Bucket { index, counts, latencies: BTreeMap::new() });
+            let counts = Counts {
+                good: vec![0; self.thresholds.len()],
+                ..Counts::default()
+            };
+            self.buckets.push_back(Bucket {
+                index,
+                counts,
+                latencies: BTreeMap::new(),
+            });
         }
         let thresholds = &self.thresholds;
         // A late sample (older than the newest bucket) goes to the bucket it belongs to if
         // that is still in view.
-        let Some(bucket) = self.buckets.iter_mut().rev().find(|b| b.index <= index) else { return };
+        let Some(bucket) = self.buckets.iter_mut().rev().find(|b| b.index <= index) else {
+            return;
+        };
         let c = &mut bucket.counts;
         c.total += 1;
         c.by_outcome[s.outcome.index()] += 1;
@@ -108,7 +124,10 @@ impl Ring {
         if let Some(h) = &mut self.merged {
             let us = micros(s.latency);
             h.saturating_record(us);
-            *bucket.latencies.entry(h.highest_equivalent(us)).or_default() += 1;
+            *bucket
+                .latencies
+                .entry(h.highest_equivalent(us))
+                .or_default() += 1;
         }
     }
 
@@ -139,7 +158,10 @@ impl Ring {
     }
 
     pub fn counts(&self) -> Counts {
-        let mut total = Counts { good: vec![0; self.thresholds.len()], ..Counts::default() };
+        let mut total = Counts {
+            good: vec![0; self.thresholds.len()],
+            ..Counts::default()
+        };
         for b in &self.buckets {
             total.add(&b.counts);
         }

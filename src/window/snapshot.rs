@@ -50,17 +50,31 @@ impl WindowStats {
     pub fn from_ring(ring: &Ring, observed: Duration, extra_quantiles: &[f64]) -> Self {
         let counts = ring.counts();
         let (quantiles, max_seconds) = match ring.histogram() {
-            Some(h) if h.len() > 0 => {
-                let qs = QUANTILES.iter().chain(extra_quantiles).map(|&q| (q, h.value_at_quantile(q) as f64 / 1e6)).collect();
+            Some(h) if !h.is_empty() => {
+                let qs = QUANTILES
+                    .iter()
+                    .chain(extra_quantiles)
+                    .map(|&q| (q, h.value_at_quantile(q) as f64 / 1e6))
+                    .collect();
                 (qs, Some(h.max() as f64 / 1e6))
             }
             _ => (Vec::new(), None),
         };
-        WindowStats { length: ring.length, observed: observed.min(ring.length), counts, thresholds: ring.thresholds().to_vec(), quantiles, max_seconds }
+        WindowStats {
+            length: ring.length,
+            observed: observed.min(ring.length),
+            counts,
+            thresholds: ring.thresholds().to_vec(),
+            quantiles,
+            max_seconds,
+        }
     }
 
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        self.quantiles.iter().find(|(x, _)| (*x - q).abs() < 1e-12).map(|(_, v)| *v)
+        self.quantiles
+            .iter()
+            .find(|(x, _)| (*x - q).abs() < 1e-12)
+            .map(|(_, v)| *v)
     }
 
     pub fn error_ratio(&self) -> Option<f64> {
@@ -68,13 +82,18 @@ impl WindowStats {
     }
 
     pub fn availability(&self) -> Option<f64> {
-        (self.counts.total > 0).then(|| 1.0 - self.counts.unavailable as f64 / self.counts.total as f64)
+        (self.counts.total > 0)
+            .then(|| 1.0 - self.counts.unavailable as f64 / self.counts.total as f64)
     }
 
     /// Requests per second over the observed part of the window.
     pub fn throughput(&self) -> f64 {
         let secs = self.observed.as_secs_f64();
-        if secs <= 0.0 { 0.0 } else { self.counts.total as f64 / secs }
+        if secs <= 0.0 {
+            0.0
+        } else {
+            self.counts.total as f64 / secs
+        }
     }
 
     /// Share of requests that succeeded within `under`.

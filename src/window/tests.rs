@@ -21,22 +21,43 @@ fn sample(at: Instant, ms: u64, outcome: Outcome) -> Sample {
 }
 
 fn plan(windows: Vec<(Duration, bool)>, thresholds: Vec<Duration>) -> Vec<SeriesPlan> {
-    vec![SeriesPlan { monitor: "m".into(), endpoint: "/e".into(), windows, thresholds, extra_quantiles: vec![0.999] }]
+    vec![SeriesPlan {
+        monitor: "m".into(),
+        endpoint: "/e".into(),
+        windows,
+        thresholds,
+        extra_quantiles: vec![0.999],
+    }]
 }
 
 #[tokio::test(start_paused = true)]
 async fn percentiles_match_known_answers() {
     let epoch = Instant::now();
-    let mut w = Windows::new(plan(vec![(Duration::from_secs(300), true)], vec![Duration::from_millis(400)]), epoch);
+    let mut w = Windows::new(
+        plan(
+            vec![(Duration::from_secs(300), true)],
+            vec![Duration::from_millis(400)],
+        ),
+        epoch,
+    );
     // 1..=1000 ms, one each: the q-quantile is q * 1000 ms.
     for ms in 1..=1000 {
         w.record(&sample(epoch, ms, Outcome::Ok));
     }
     let snap = w.snapshot(epoch + Duration::from_secs(1));
     let ws = snap.window("m", "/e", Duration::from_secs(300)).unwrap();
-    for (q, expected) in [(0.5, 0.5), (0.9, 0.9), (0.95, 0.95), (0.99, 0.99), (0.999, 0.999)] {
+    for (q, expected) in [
+        (0.5, 0.5),
+        (0.9, 0.9),
+        (0.95, 0.95),
+        (0.99, 0.99),
+        (0.999, 0.999),
+    ] {
         let got = ws.quantile(q).unwrap();
-        assert!((got - expected).abs() <= expected * 0.001, "q{q}: {got} vs {expected}");
+        assert!(
+            (got - expected).abs() <= expected * 0.001,
+            "q{q}: {got} vs {expected}"
+        );
     }
     assert!((ws.max_seconds.unwrap() - 1.0).abs() <= 0.001);
     assert_eq!(ws.counts.total, 1000);
@@ -55,7 +76,10 @@ async fn old_buckets_slide_out_and_take_their_maximum_with_them() {
     w.record(&sample(epoch + Duration::from_secs(30), 100, Outcome::Ok));
     let snap = w.snapshot(epoch + Duration::from_secs(59));
     let ws = snap.window("m", "/e", len).unwrap();
-    assert_eq!((ws.counts.total, ws.counts.failed, ws.counts.unavailable), (2, 1, 1));
+    assert_eq!(
+        (ws.counts.total, ws.counts.failed, ws.counts.unavailable),
+        (2, 1, 1)
+    );
     assert_eq!(ws.error_ratio(), Some(0.5));
     assert_eq!(ws.availability(), Some(0.5));
     // At 60 s the first bucket [0 s, 1 s) is out of view.
@@ -75,15 +99,30 @@ async fn old_buckets_slide_out_and_take_their_maximum_with_them() {
 async fn the_monitor_series_sums_its_endpoints() {
     let epoch = Instant::now();
     let mut plans = plan(vec![(Duration::from_secs(60), true)], vec![]);
-    plans.push(SeriesPlan { endpoint: Arc::from(ALL_ENDPOINTS), ..plans[0].clone() });
+    plans.push(SeriesPlan {
+        endpoint: Arc::from(ALL_ENDPOINTS),
+        ..plans[0].clone()
+    });
     let mut w = Windows::new(plans, epoch);
     w.record(&sample(epoch, 5, Outcome::Ok));
     let mut other = sample(epoch, 7, Outcome::HttpStatus);
     other.endpoint = "/not-planned".into();
     w.record(&other);
     let snap = w.snapshot(epoch);
-    assert_eq!(snap.window("m", "/e", Duration::from_secs(60)).unwrap().counts.total, 1);
-    assert_eq!(snap.window("m", ALL_ENDPOINTS, Duration::from_secs(60)).unwrap().counts.total, 2);
+    assert_eq!(
+        snap.window("m", "/e", Duration::from_secs(60))
+            .unwrap()
+            .counts
+            .total,
+        1
+    );
+    assert_eq!(
+        snap.window("m", ALL_ENDPOINTS, Duration::from_secs(60))
+            .unwrap()
+            .counts
+            .total,
+        2
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -93,11 +132,18 @@ async fn a_month_of_availability_costs_kilobytes() {
     let mut w = Windows::new(plan(vec![(month, false)], vec![]), epoch);
     // One request every 10 s for 30 days.
     for i in 0..(30 * 8640) {
-        w.record(&sample(epoch + Duration::from_secs(i * 10), 20 + (i % 50), Outcome::Ok));
+        w.record(&sample(
+            epoch + Duration::from_secs(i * 10),
+            20 + (i % 50),
+            Outcome::Ok,
+        ));
     }
     assert!(w.approx_bytes() < 64 * 1024, "{} bytes", w.approx_bytes());
     let snap = w.snapshot(epoch + month - Duration::from_secs(1));
-    assert_eq!(snap.window("m", "/e", month).unwrap().counts.total, 30 * 8640);
+    assert_eq!(
+        snap.window("m", "/e", month).unwrap().counts.total,
+        30 * 8640
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -108,7 +154,11 @@ async fn five_minutes_of_latencies_stay_bounded() {
     // 100 requests per second for an hour, latencies spread over 1 ms .. 2 s.
     for i in 0..360_000u64 {
         let ms = 1 + (i * 7919) % 2000;
-        w.record(&sample(epoch + Duration::from_millis(i * 10), ms, Outcome::Ok));
+        w.record(&sample(
+            epoch + Duration::from_millis(i * 10),
+            ms,
+            Outcome::Ok,
+        ));
     }
     let bytes = w.approx_bytes();
     assert!(bytes < 4 * 1024 * 1024, "{bytes} bytes");
