@@ -98,3 +98,23 @@ async fn run(target: std::net::TcpListener, listen: std::net::SocketAddr) -> u8 
     target.stopped().await;
     code
 }
+
+/// `slamon target`: the sample API alone, until Ctrl-C.
+pub async fn serve_target(listen: std::net::SocketAddr) -> u8 {
+    let stop = CancellationToken::new();
+    let target = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => TargetServer::start(l, stop.clone()).await,
+        Err(e) => Err(e),
+    };
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot start the sample API on {listen}: {e}");
+            return 1;
+        }
+    };
+    println!("sample API on {}; Ctrl-C stops it", target.base_url());
+    super::on_signal(stop).await;
+    target.stopped().await;
+    0
+}

@@ -67,6 +67,11 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Serve only the embedded sample API, to try configs and to benchmark against.
+    Target {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Start the embedded sample API and the daemon monitoring it with the bundled config.
     Demo {
         /// Listen address for /metrics.
@@ -111,6 +116,7 @@ pub fn main(cli: Cli) -> ExitCode {
                 duration,
                 json,
             } => once::main(&config, monitor, duration, json).await,
+            Command::Target { listen } => demo::serve_target(listen).await,
             Command::Demo { .. } => 2,
         }
     });
