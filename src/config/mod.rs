@@ -42,6 +42,14 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
 /// Checks config text; `file` is only used to name it in errors.
 pub fn from_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut doc = parse::Doc::parse(text);
+    // After a syntax error the recovered document is a guess: checking it would report
+    // problems the author never made.
+    if doc.has_problems() {
+        return Err(ConfigError::Invalid {
+            file: file.to_path_buf(),
+            problems: doc.into_problems(),
+        });
+    }
     let mut templates = TemplateBuilder::new();
     let (server, monitors) = validate::build(&mut doc, &mut templates);
     let named = monitor_names(&doc);

@@ -22,7 +22,25 @@ pub fn read_objectives<'i>(
 ) -> Vec<Objective> {
     let root = doc.root.clone();
     let mut out: Vec<Objective> = Vec::new();
-    for (path, node) in doc.items(&root, "objectives", &FieldPath::root()) {
+    let items = doc.items(&root, "objectives", &FieldPath::root());
+    // Names straight from the file, so a duplicate is found even when one copy is broken.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut duplicates = Vec::new();
+    for (path, node) in &items {
+        if let Some(name) = node
+            .get_ref()
+            .get("name")
+            .and_then(|n| n.get_ref().as_str())
+        {
+            if !seen.insert(name) {
+                duplicates.push((path.key("name"), format!("duplicate objective name \"{name}\" (expected each objective to have its own name)")));
+            }
+        }
+    }
+    for (path, message) in duplicates {
+        doc.at(&path, message);
+    }
+    for (path, node) in items {
         let Some(table) = node.get_ref().as_table() else {
             doc.at(&path, "expected a table".to_string());
             continue;
@@ -55,10 +73,6 @@ pub fn read_objectives<'i>(
         if !references_ok(doc, &common, monitors, named, &path) {
             continue;
         }
-        if out.iter().any(|o| *o.name == *common.name) {
-            doc.at(&path.key("name"), format!("duplicate objective name \"{}\" (expected each objective to have its own name)", common.name));
-            continue;
-        }
         out.push(Objective {
             name: common.name.into(),
             monitor: common.monitor.into(),
@@ -84,37 +98,81 @@ fn references_ok<'i>(
         );
         return false;
     }
-    let Some(monitor) = monitors.iter().find(|m| *m.name == *o.monitor) else {
-        if !named.contains(&o.monitor) {
-            let mut names: Vec<&str> = named.iter().map(String::as_str).collect();
-            names.sort();
-            doc.at(
-                &path.key("monitor"),
-                format!(
-                    "unknown monitor \"{}\" (expected one of: {})",
-                    o.monitor,
-                    names.join(", ")
-                ),
-            );
-        }
+    if !named.contains(&o.monitor) {
+        let mut names: Vec<&str> = named.iter().map(String::as_str).collect();
+        names.sort();
+        doc.at(
+            &path.key("monitor"),
+            format!(
+                "unknown monitor \"{}\" (expected one of: {})",
+                o.monitor,
+                names.join(", ")
+            ),
+        );
         return false;
-    };
+    }
     if let Some(endpoint) = &o.endpoint {
-        let endpoints = monitor.endpoints();
-        if !endpoints.iter().any(|e| **e == **endpoint) {
-            let list: Vec<&str> = endpoints.iter().map(|e| &**e).collect();
+        // Endpoints as written in the file: a step with a problem of its own still declares its
+        // endpoint, so the objective is not blamed for the step's mistake.
+        let declared = declared_endpoints(doc, &o.monitor);
+        if !declared.contains(endpoint) {
             doc.at(
                 &path.key("endpoint"),
                 format!(
                     "monitor \"{}\" has no endpoint \"{endpoint}\" (expected one of: {})",
                     o.monitor,
-                    list.join(", ")
+                    declared.join(", ")
                 ),
             );
             return false;
         }
     }
-    true
+    monitors.iter().any(|m| *m.name == *o.monitor)
+}
+
+/// The endpoint names a monitor's steps declare in the document: `name`, or else `path`.
+fn declared_endpoints(doc: &Doc<'_>, monitor: &str) -> Vec<String> {
+    let root = doc.root.get_ref();
+    let Some(m) = root
+        .get("monitors")
+        .and_then(|ms| ms.get_ref().as_array())
+        .and_then(|ms| {
+            ms.iter().find(|m| {
+                m.get_ref().get("name").and_then(|n| n.get_ref().as_str()) == Some(monitor)
+            })
+        })
+    else {
+        return Vec::new();
+    };
+    let m = m.get_ref();
+    let setup = m
+        .get("setup")
+        .and_then(|s| s.get_ref().as_array())
+        .into_iter()
+        .flat_map(|a| a.iter());
+    let task_steps = m
+        .get("tasks")
+        .and_then(|t| t.get_ref().as_array())
+        .into_iter()
+        .flat_map(|tasks| tasks.iter())
+        .filter_map(|t| {
+            t.get_ref()
+                .get("steps")
+                .and_then(|s| s.get_ref().as_array())
+        })
+        .flat_map(|steps| steps.iter());
+    let mut out: Vec<String> = Vec::new();
+    for step in setup.chain(task_steps) {
+        let step = step.get_ref();
+        let name = step
+            .get("name")
+            .or_else(|| step.get("path"))
+            .and_then(|n| n.get_ref().as_str());
+        if let Some(name) = name.filter(|n| !out.iter().any(|o| o == n)) {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 fn objective_kind<'i>(
@@ -124,6 +182,10 @@ fn objective_kind<'i>(
 ) -> Option<ObjectiveKind> {
     Some(match kind {
         raw::ObjectiveKind::Latency(l) => {
+            if l.percentile > 0.0 && l.percentile < 1.0 {
+                doc.at(&path.key("percentile"), format!("percentile {} is below 1 (expected a percentile on a 0-100 scale: write 95 for the 95th, not 0.95)", l.percentile));
+                return None;
+            }
             if !(l.percentile > 0.0 && l.percentile < 100.0) {
                 doc.at(&path.key("percentile"), format!("percentile {} is out of range (expected more than 0 and less than 100, e.g. 95 or 99.9)", l.percentile));
                 return None;

@@ -166,6 +166,11 @@ impl<'i> Doc<'i> {
     /// Records a problem about the value at `path` (or its nearest existing parent).
     pub fn at(&mut self, path: &FieldPath, message: String) {
         let span = self.span_of(path);
+        self.at_span(span, path, message);
+    }
+
+    /// Records a problem at an explicit position, e.g. a key rather than its value.
+    pub fn at_span(&mut self, span: Range<usize>, path: &FieldPath, message: String) {
         let (line, col) = self.line_col(span.start);
         let problem = Problem {
             line,
@@ -178,9 +183,16 @@ impl<'i> Doc<'i> {
 
     fn serde_problem(&mut self, e: &toml::de::Error) {
         let span = e.span().unwrap_or(0..0);
-        let path = self.path_at(&span);
+        let mut path = self.path_at(&span);
         let (line, col) = self.line_col(span.start);
-        let message = humane(e.message());
+        let mut message = humane(e.message());
+        if message == "duplicate key" {
+            if let Some(key) = self.src.get(span.clone()).map(str::trim) {
+                message = format!("duplicate key `{key}` (expected each key once per table)");
+                // The second copy is not in the tree: name it under the table it was written in.
+                path = enclosing(&self.root, span.start, FieldPath::root()).key(key);
+            }
+        }
         self.problems.push((
             span.start,
             Problem {
@@ -244,6 +256,51 @@ fn find(node: &Node<'_>, span: &Range<usize>, path: FieldPath) -> Option<FieldPa
     }
 }
 
+/// The table a position falls in, for keys that never made it into the tree. Tables of an
+/// array of tables span only their header, so the last one opened before the position wins.
+fn enclosing(node: &Node<'_>, offset: usize, path: FieldPath) -> FieldPath {
+    match node.get_ref() {
+        DeValue::Table(t) => {
+            let inside = t.iter().find(|(_, v)| {
+                v.span().start < offset
+                    && offset < v.span().end
+                    && (v.get_ref().is_table() || v.get_ref().is_array())
+            });
+            let opened = || {
+                t.iter()
+                    .filter(|(_, v)| {
+                        v.get_ref().as_array().is_some_and(|a| {
+                            a.iter()
+                                .any(|e| e.get_ref().is_table() && e.span().start < offset)
+                        })
+                    })
+                    .max_by_key(|(_, v)| {
+                        v.get_ref().as_array().and_then(|a| {
+                            a.iter()
+                                .filter(|e| e.span().start < offset)
+                                .map(|e| e.span().start)
+                                .max()
+                        })
+                    })
+            };
+            match inside.or_else(opened) {
+                Some((k, v)) => enclosing(v, offset, path.key(k.get_ref())),
+                None => path,
+            }
+        }
+        DeValue::Array(a) => match a
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.get_ref().is_table() && e.span().start < offset)
+            .last()
+        {
+            Some((i, e)) => enclosing(e, offset, path.index(i)),
+            None => path,
+        },
+        _ => path,
+    }
+}
+
 fn deep_contains(node: &Node<'_>, span: &Range<usize>) -> bool {
     find(node, span, FieldPath::root()).is_some()
 }
@@ -252,9 +309,27 @@ fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end && outer != &(0..0)
 }
 
-/// Rewrites serde's phrasing into `what is wrong (what was expected)`.
+/// Rewrites serde's phrasing into `what is wrong (what was expected)`, in words a config
+/// author knows rather than Rust type names.
 fn humane(message: &str) -> String {
-    let message = message.trim().trim_end_matches('.');
+    let mut message = message.trim().trim_end_matches('.').to_string();
+    for (rust, words) in [
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number of 0 or more"),
+        ("expected usize", "expected a whole number of 0 or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        if message.ends_with(rust) {
+            message = format!("{}{words}", &message[..message.len() - rust.len()]);
+        }
+    }
+    let message = message.as_str();
     for sep in [", expected ", "; expected "] {
         if let Some((what, expected)) = message.split_once(sep) {
             return format!("{what} (expected {expected})");

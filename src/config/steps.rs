@@ -124,9 +124,13 @@ pub fn read_step<'i>(
         .collect();
     let req_headers = headers(doc, &raw.headers, &path.key("headers"), scope, t);
     let body = body(doc, &raw, path, scope, t);
-    // What this step extracts is in scope for its `set_headers` and for every later step.
-    for e in &extract {
-        scope.vars.insert(e.var().to_string());
+    // What this step extracts is in scope for its `set_headers` and for every later step; a
+    // broken extraction still declares its variable, so its mistake is reported once, not again
+    // at every use.
+    for (_, n) in doc.items(node, "extract", path) {
+        if let Some(var) = n.get_ref().get("var").and_then(|v| v.get_ref().as_str()) {
+            scope.vars.insert(var.to_string());
+        }
     }
     let set_headers = headers(doc, &raw.set_headers, &path.key("set_headers"), scope, t);
     Some(Step {
@@ -248,10 +252,17 @@ fn json_path<'i>(doc: &mut Doc<'i>, source: &str, path: &FieldPath) -> Option<Js
 fn check<'i>(doc: &mut Doc<'i>, c: raw::Check, path: &FieldPath) -> Option<Check> {
     Some(match c {
         raw::Check::Status(s) => {
-            if s.codes.is_empty() || s.codes.iter().any(|c| !(100..=599).contains(c)) {
+            if let Some(bad) = s.codes.iter().find(|c| !(100..=599).contains(*c)) {
                 doc.at(
                     &path.key("in"),
-                    "expected a non-empty list of HTTP statuses from 100 to 599".to_string(),
+                    format!("{bad} is not an HTTP status (expected statuses from 100 to 599)"),
+                );
+                return None;
+            }
+            if s.codes.is_empty() {
+                doc.at(
+                    &path.key("in"),
+                    "empty list (expected at least one HTTP status)".to_string(),
                 );
                 return None;
             }
@@ -312,7 +323,12 @@ fn extraction<'i>(doc: &mut Doc<'i>, e: raw::Extract, path: &FieldPath) -> Optio
         },
         raw::Extract::Regex(r) => {
             let regex = regex::Regex::new(&r.pattern)
-                .map_err(|e| doc.at(&path.key("pattern"), format!("invalid regex: {e}")))
+                .map_err(|e| {
+                    doc.at(
+                        &path.key("pattern"),
+                        format!("invalid regex: {}", one_line(&e.to_string())),
+                    )
+                })
                 .ok()?;
             let group = r
                 .group
@@ -334,4 +350,17 @@ fn extraction<'i>(doc: &mut Doc<'i>, e: raw::Extract, path: &FieldPath) -> Optio
             }
         }
     })
+}
+
+/// The regex crate explains an error over several lines with a caret; a config problem is one
+/// line, so keep its last line, which says what is wrong.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(message)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }

@@ -39,7 +39,8 @@ pub fn build<'i>(
                     .map(|k| format!("`{k}`"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                doc.at(
+                doc.at_span(
+                    key.span(),
                     &FieldPath::root().key(key.get_ref()),
                     format!(
                         "unknown field `{}` (expected one of {expected})",
@@ -104,8 +105,8 @@ pub fn check_window<'i>(doc: &mut Doc<'i>, path: &FieldPath, w: Duration) {
         doc.at(
             path,
             format!(
-                "window {} is out of range (expected from 10s to 366d)",
-                humantime::format_duration(w)
+                "window \"{}\" is out of range (expected from 10s to 366d)",
+                crate::export::window_label(w)
             ),
         );
     }
@@ -137,6 +138,7 @@ fn read_monitor<'i>(
         .collect();
     let tasks = read_tasks(doc, node, path, &scope, templates);
     let raw = raw?;
+    check_values(doc, &raw, path);
     let name = required(doc, node, raw.name, path, "name", "a monitor name");
     let url = required(
         doc,
@@ -198,7 +200,6 @@ fn read_monitor<'i>(
         setup,
         tasks: tasks?,
     };
-    check_monitor(doc, &m, path);
     Some(m)
 }
 
@@ -218,38 +219,39 @@ fn required<'i, T>(
     v
 }
 
-fn check_monitor<'i>(doc: &mut Doc<'i>, m: &Monitor, path: &FieldPath) {
-    if m.name.is_empty() {
+/// Values that parse but make no sense; checked on the raw fields, so they are reported even
+/// when another field of the monitor is broken.
+fn check_values<'i>(doc: &mut Doc<'i>, m: &raw::Monitor, path: &FieldPath) {
+    let zero = |d: &Option<super::values::Dur>| d.is_some_and(|d| d.0.is_zero());
+    if m.name.as_deref() == Some("") {
         doc.at(
             &path.key("name"),
             "empty name (expected a non-empty monitor name)".to_string(),
         );
     }
-    if m.duration.is_zero() {
+    if zero(&m.duration) {
         doc.at(
             &path.key("duration"),
             "zero duration (expected how long each run lasts, e.g. \"1m\")".to_string(),
         );
     }
-    if m.timeout.is_zero() {
+    if zero(&m.timeout) {
         doc.at(
             &path.key("timeout"),
             "zero timeout (expected e.g. \"10s\")".to_string(),
         );
     }
-    if m.max_body_bytes == 0 {
+    if m.max_body_bytes == Some(0) {
         doc.at(
             &path.key("max_body_bytes"),
             "zero body cap (expected a size in bytes, e.g. 10485760)".to_string(),
         );
     }
-    if let Schedule::Every { interval, .. } = &m.schedule {
-        if interval.is_zero() {
-            doc.at(
-                &path.key("schedule").key("every"),
-                "zero interval (expected e.g. \"5m\")".to_string(),
-            );
-        }
+    if m.schedule.as_ref().is_some_and(|s| zero(&s.every)) {
+        doc.at(
+            &path.key("schedule").key("every"),
+            "zero interval (expected e.g. \"5m\")".to_string(),
+        );
     }
 }
 
@@ -379,10 +381,17 @@ fn schedule<'i>(doc: &mut Doc<'i>, raw: &raw::Schedule, path: &FieldPath) -> Opt
                 None
             }
         },
-        _ => {
+        (Some(_), Some(_)) => {
             doc.at(
                 path,
-                "expected exactly one of `every` or `cron`".to_string(),
+                "both `every` and `cron` are set (expected exactly one of them)".to_string(),
+            );
+            None
+        }
+        (None, None) => {
+            doc.at(
+                path,
+                "neither `every` nor `cron` is set (expected exactly one of them)".to_string(),
             );
             None
         }
@@ -396,7 +405,8 @@ fn load_model<'i>(doc: &mut Doc<'i>, raw: raw::Load, path: &FieldPath) -> Option
                 min: Duration::from_secs(1),
                 max: Duration::from_secs(1),
             });
-            let spawn_rate = c.spawn_rate.unwrap_or(c.users as f64);
+            // Without a spawn rate every user starts within the first second.
+            let spawn_rate = c.spawn_rate.unwrap_or(f64::from(c.users.max(1)));
             if c.users == 0 {
                 doc.at(
                     &path.key("users"),
