@@ -291,8 +291,8 @@ fn enclosing(node: &Node<'_>, offset: usize, path: FieldPath) -> FieldPath {
         DeValue::Array(a) => match a
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.get_ref().is_table() && e.span().start < offset)
-            .last()
+            .rev()
+            .find(|(_, e)| e.get_ref().is_table() && e.span().start < offset)
         {
             Some((i, e)) => enclosing(e, offset, path.index(i)),
             None => path,
