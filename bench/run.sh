@@ -43,7 +43,7 @@ for i in $(seq 1 "$RUNS"); do
   echo "slamon $reqs $DURATION $(python3 -c "print($u+$s)") $m" >>"$work/results"
   if command -v oha >/dev/null; then
     peer="oha"
-    /usr/bin/time -f "%U %S %M" -o "$work/time" oha -z "${DURATION}s" -q "$RATE" -c 200 --no-tui --output-format json "http://127.0.0.1:$PORT/health" >"$work/oha.json" 2>/dev/null || true
+    /usr/bin/time -f "%U %S %M" -o "$work/time" oha -z "${DURATION}s" -q "$RATE" -c 200 --latency-correction --no-tui --output-format json "http://127.0.0.1:$PORT/health" >"$work/oha.json" 2>/dev/null || true
     reqs=$(python3 -c "import json; d=json.load(open('$work/oha.json')); print(sum(d['statusCodeDistribution'].values()))")
   else
     peer="wrk"

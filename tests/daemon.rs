@@ -397,6 +397,25 @@ fn slamon(args: &[&str], target: &str) -> (i32, String, String) {
 async fn once_gates_the_deployment_on_its_objectives() {
     let (t, stop_t) = target().await;
     let base = t.base_url();
+    // Every seed flow, at once, long enough for each objective to see requests.
+    let seeds = ["basic", "transactional", "reporting", "deployment-gate"].map(|seed| {
+        let base = base.clone();
+        let file = format!("config/examples/seed/{seed}.toml");
+        (
+            seed,
+            tokio::task::spawn_blocking(move || {
+                slamon(&["once", "--config", &file, "--duration", "8s"], &base)
+            }),
+        )
+    });
+    for (seed, run) in seeds {
+        let (code, out, err) = run.await.unwrap();
+        assert_eq!(code, 0, "{seed}: {out}\n{err}");
+        assert!(
+            !out.contains("FAILURES"),
+            "{seed}: every request of the flow succeeds: {out}"
+        );
+    }
     let gate = "config/examples/seed/deployment-gate.toml";
     let run = |base: String| {
         tokio::task::spawn_blocking(move || {

@@ -1,8 +1,10 @@
-//! `slamon demo`: the embedded sample API plus the daemon monitoring it, on loopback.
+//! `slamon demo` and `slamon target`: the embedded sample API, with or without the daemon
+//! monitoring it.
 
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::ExitCode;
 
+use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::target::TargetServer;
@@ -10,70 +12,33 @@ use crate::target::TargetServer;
 /// The config the demo runs, bundled into the binary.
 pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 
-pub fn main(listen: std::net::SocketAddr, target_listen: std::net::SocketAddr) -> ExitCode {
-    // Bound before the runtime starts: the config reads the target's URL from the environment,
-    // and setting a variable is only sound while this is the only thread.
-    let target = match std::net::TcpListener::bind(target_listen)
+/// Binds the sample API's port and publishes its URL as `SLAMON_TARGET`, which the bundled
+/// config reads. Called before the runtime starts: setting a variable is only sound while this
+/// is the only thread.
+pub fn bind_target(target_listen: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(target_listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
-    {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "error: cannot listen on {target_listen} for the sample API: {e} (try --target-listen 127.0.0.1:0)"
-            );
-            return ExitCode::from(1);
-        }
-    };
-    let target_addr = match target.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
+        .with_context(|| format!("cannot listen on {target_listen} for the sample API (try --target-listen 127.0.0.1:0)"))?;
+    let addr = listener.local_addr()?;
     // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("SLAMON_TARGET", format!("http://{target_addr}")) };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    ExitCode::from(runtime.block_on(run(target, listen)))
+    unsafe { std::env::set_var("SLAMON_TARGET", format!("http://{addr}")) };
+    Ok(listener)
 }
 
-async fn run(target: std::net::TcpListener, listen: std::net::SocketAddr) -> u8 {
-    let config = match crate::config::from_str(DEMO_CONFIG, Path::new("config/demo.toml")) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: the bundled demo config is invalid:\n{e}");
-            return 2;
-        }
-    };
+pub async fn run(target: std::net::TcpListener, listen: SocketAddr) -> anyhow::Result<u8> {
+    let config = crate::config::from_str(DEMO_CONFIG, Path::new("config/demo.toml"))
+        .context("the bundled demo config is invalid")?;
     let stop_target = CancellationToken::new();
-    let target = match tokio::net::TcpListener::from_std(target) {
-        Ok(l) => TargetServer::start(l, stop_target.clone()).await,
-        Err(e) => Err(e),
-    };
-    let target = match target {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot start the sample API: {e}");
-            return 1;
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {listen}: {e} (try --listen 127.0.0.1:0)");
-            return 1;
-        }
-    };
-    let metrics_addr = listener.local_addr().map_or(listen, |a| a);
+    let target = TargetServer::start(
+        tokio::net::TcpListener::from_std(target)?,
+        stop_target.clone(),
+    )
+    .await
+    .context("cannot start the sample API")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (try --listen 127.0.0.1:0)"))?;
+    let metrics_addr = listener.local_addr()?;
     let base = target.base_url();
     println!("slamon demo");
     println!("  sample API:  {base}");
@@ -100,21 +65,16 @@ async fn run(target: std::net::TcpListener, listen: std::net::SocketAddr) -> u8 
 }
 
 /// `slamon target`: the sample API alone, until Ctrl-C.
-pub async fn serve_target(listen: std::net::SocketAddr) -> u8 {
+pub async fn serve_target(listen: SocketAddr) -> anyhow::Result<u8> {
     let stop = CancellationToken::new();
-    let target = match tokio::net::TcpListener::bind(listen).await {
-        Ok(l) => TargetServer::start(l, stop.clone()).await,
-        Err(e) => Err(e),
-    };
-    let target = match target {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot start the sample API on {listen}: {e}");
-            return 1;
-        }
-    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} for the sample API"))?;
+    let target = TargetServer::start(listener, stop.clone())
+        .await
+        .context("cannot start the sample API")?;
     println!("sample API on {}; Ctrl-C stops it", target.base_url());
     super::on_signal(stop).await;
     target.stopped().await;
-    0
+    Ok(0)
 }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
@@ -89,38 +90,43 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs the command; the binary maps the result to its exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    if let Command::Demo {
-        listen,
-        target_listen,
-    } = cli.command
-    {
-        return demo::main(listen, target_listen);
+    let result = match cli.command {
+        Command::Demo {
+            listen,
+            target_listen,
+        } => demo::bind_target(target_listen)
+            .and_then(|target| runtime()?.block_on(demo::run(target, listen))),
+        command => runtime().and_then(|rt| rt.block_on(dispatch(command))),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let code = runtime.block_on(async move {
-        match cli.command {
-            Command::Run { config, listen } => run(&config, listen).await,
-            Command::Check { config } => check::main(&config),
-            Command::Once {
-                config,
-                monitor,
-                duration,
-                json,
-            } => once::main(&config, monitor, duration, json).await,
-            Command::Target { listen } => demo::serve_target(listen).await,
-            Command::Demo { .. } => 2,
-        }
-    });
-    ExitCode::from(code)
+        .context("cannot start the runtime")
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Run { config, listen } => run(&config, listen).await,
+        Command::Check { config } => Ok(check::main(&config)),
+        Command::Once {
+            config,
+            monitor,
+            duration,
+            json,
+        } => once::main(&config, monitor, duration, json).await,
+        Command::Target { listen } => demo::serve_target(listen).await,
+        Command::Demo { .. } => unreachable!("the demo binds its port before the runtime starts"),
+    }
 }
 
 /// Loads the config, printing each problem on its own line.
@@ -140,32 +146,26 @@ pub fn load_or_report(path: &std::path::Path) -> Option<Config> {
     }
 }
 
-async fn run(path: &std::path::Path, listen: Option<std::net::SocketAddr>) -> u8 {
+async fn run(path: &std::path::Path, listen: Option<std::net::SocketAddr>) -> anyhow::Result<u8> {
     let Some(config) = load_or_report(path) else {
-        return 2;
+        return Ok(2);
     };
     let addr = listen.unwrap_or(config.server.listen);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {addr}: {e}");
-            return 1;
-        }
-    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     serve_until_signal(config, listener).await
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
-pub async fn serve_until_signal(config: Config, listener: tokio::net::TcpListener) -> u8 {
+pub async fn serve_until_signal(
+    config: Config,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<u8> {
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
-    match crate::daemon::run(config, listener, shutdown, None).await {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            1
-        }
-    }
+    crate::daemon::run(config, listener, shutdown, None).await?;
+    Ok(0)
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM.

@@ -28,9 +28,9 @@ pub async fn main(
     monitor: Option<String>,
     duration: Option<Duration>,
     json: Option<PathBuf>,
-) -> u8 {
+) -> anyhow::Result<u8> {
     let Some(mut config) = load_or_report(path) else {
-        return 2;
+        return Ok(2);
     };
     if let Some(name) = &monitor {
         if !config.monitors.iter().any(|m| &*m.name == name) {
@@ -39,14 +39,14 @@ pub async fn main(
                 "error: no monitor named \"{name}\" (expected one of: {})",
                 names.join(", ")
             );
-            return 2;
+            return Ok(2);
         }
         config.monitors.retain(|m| &*m.name == name);
         config.objectives.retain(|o| &*o.monitor == name);
     }
     if duration.is_some_and(|d| d.is_zero()) {
         eprintln!("error: --duration must be more than zero");
-        return 2;
+        return Ok(2);
     }
     let stop = CancellationToken::new();
     tokio::spawn(on_signal(stop.clone()));
@@ -62,10 +62,10 @@ pub async fn main(
     if let Some(file) = json {
         if let Err(e) = std::fs::write(&file, report.to_json()) {
             eprintln!("error: cannot write {}: {e}", file.display());
-            return 2;
+            return Ok(2);
         }
     }
-    if report.gate_passed() { 0 } else { 1 }
+    Ok(if report.gate_passed() { 0 } else { 1 })
 }
 
 pub struct RunOutcome {
