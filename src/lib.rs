@@ -13,14 +13,17 @@
 //! serves the result to Prometheus. [`daemon`] wires the stages together, and [`cli`] is the
 //! command line on top. [`target`] is the embedded sample API used by `slamon demo`.
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod export;
 pub mod load;
+pub mod notify;
 pub mod sample;
 pub mod schedule;
 pub mod sla;
+pub mod state;
 pub mod target;
 pub mod template;
 pub mod window;

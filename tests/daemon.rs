@@ -31,6 +31,7 @@ fn config(
         r#"
 [server]
 windows = ["1m"]
+state_dir = "{state}"
 [[monitors]]
 name = "m"
 base_url = "{base}"

@@ -12,6 +12,7 @@
 //! Parsing is two-staged: [`raw`] mirrors the file with serde, [`validate`] and friends build the
 //! [`model`] from it. Nothing downstream sees a raw string.
 
+mod alerting;
 mod error;
 pub mod model;
 mod objectives;
@@ -54,6 +55,9 @@ pub fn from_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let (server, monitors) = validate::build(&mut doc, &mut templates);
     let named = monitor_names(&doc);
     let objectives = objectives::read_objectives(&mut doc, &monitors, &named);
+    let channels = alerting::read_channels(&mut doc);
+    let routes = alerting::read_routes(&mut doc, &channels);
+    let maintenance = alerting::read_maintenance(&mut doc, &named);
     if doc.has_problems() {
         return Err(ConfigError::Invalid {
             file: file.to_path_buf(),
@@ -66,26 +70,13 @@ pub fn from_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
         monitors,
         objectives,
         templates: templates.finish(),
+        channels,
+        routes,
+        maintenance,
     })
 }
 
 /// Every `name` under `[[monitors]]`, read straight from the document.
 fn monitor_names(doc: &parse::Doc<'_>) -> HashSet<String> {
-    let Some(array) = doc
-        .root
-        .get_ref()
-        .get("monitors")
-        .and_then(|m| m.get_ref().as_array())
-    else {
-        return HashSet::new();
-    };
-    array
-        .iter()
-        .filter_map(|m| {
-            m.get_ref()
-                .get("name")
-                .and_then(|n| n.get_ref().as_str())
-                .map(str::to_string)
-        })
-        .collect()
+    alerting::declared_names(doc, "monitors")
 }

@@ -2,16 +2,18 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::de::IntoDeserializer;
 
-use toml::de::DeTable;
-
 use super::error::FieldPath;
-use super::model::{Monitor, Objective, ObjectiveKind};
+use super::model::{AlertPolicy, BudgetPolicy, BurnRateAlert, Monitor, Objective, ObjectiveKind};
 use super::parse::Doc;
 use super::raw;
 use super::validate::check_window;
+
+/// How often a firing alert is sent again, unless the objective says otherwise.
+pub const DEFAULT_REPEAT: Duration = Duration::from_secs(4 * 3600);
 
 /// Reads `[[objectives]]`. `monitors` are the valid monitors; `named` every monitor name in the
 /// file, valid or not, so an objective is not blamed for its monitor's own problem.
@@ -41,25 +43,10 @@ pub fn read_objectives<'i>(
         doc.at(&path, message);
     }
     for (path, node) in items {
-        let Some(table) = node.get_ref().as_table() else {
-            doc.at(&path, "expected a table".to_string());
+        let Some((common, rest)) = doc.split(&node, &path, raw::OBJECTIVE_COMMON_KEYS) else {
             continue;
         };
-        let (mut common, mut rest) = (DeTable::new(), DeTable::new());
-        for (k, v) in table.iter() {
-            let part = if raw::OBJECTIVE_COMMON_KEYS.contains(&k.get_ref().as_ref()) {
-                &mut common
-            } else {
-                &mut rest
-            };
-            part.insert(k.clone(), v.clone());
-        }
-        let span = node.span();
-        let common: Option<raw::ObjectiveCommon> = doc.read(&toml::Spanned::new(
-            span.clone(),
-            toml::de::DeValue::Table(common),
-        ));
-        let rest = toml::Spanned::new(span, toml::de::DeValue::Table(rest));
+        let common: Option<raw::ObjectiveCommon> = doc.read(&common);
         let kind = doc.read_tagged(&rest, &path, raw::ObjectiveKind::TAGS, |tag, rest| {
             raw::ObjectiveKind::from_tag(tag, rest.into_deserializer())
         });
@@ -70,17 +57,21 @@ pub fn read_objectives<'i>(
             continue;
         };
         check_window(doc, &path.key("window"), common.window.0);
+        let alert = alert_policy(doc, &common, &kind, &path);
         if !references_ok(doc, &common, monitors, named, &path) {
             continue;
         }
+        let Some(alert) = alert else { continue };
         out.push(Objective {
             name: common.name.into(),
             monitor: common.monitor.into(),
             endpoint: common.endpoint.map(Into::into),
             window: common.window.0,
             kind,
+            alert,
         });
     }
+    check_dependencies(doc, &out, &root);
     out
 }
 
@@ -173,6 +164,139 @@ fn declared_endpoints(doc: &Doc<'_>, monitor: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Default `min_requests`: a percentile needs enough samples for one to lie above it
+/// (20 for a p95, 100 for a p99); a ratio needs a handful, so that a full outage still alerts
+/// on a low-rate monitor; throughput needs none, as no request at all is its breach.
+pub fn default_min_requests(kind: &ObjectiveKind) -> u64 {
+    match kind {
+        ObjectiveKind::Latency { percentile, .. } => {
+            ((1.0 / (1.0 - percentile / 100.0)).ceil() as u64).max(10)
+        }
+        ObjectiveKind::Throughput { .. } => 0,
+        _ => 10,
+    }
+}
+
+fn alert_policy<'i>(
+    doc: &mut Doc<'i>,
+    c: &raw::ObjectiveCommon,
+    kind: &ObjectiveKind,
+    path: &FieldPath,
+) -> Option<AlertPolicy> {
+    let mut ok = true;
+    for name in c.labels.keys() {
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !valid {
+            doc.at(&path.key("labels").key(name), format!("invalid label name \"{name}\" (expected letters, digits and _, not starting with a digit)"));
+            ok = false;
+        }
+    }
+    let budget = match (c.budget_period, &c.burn_rates) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            doc.at(
+                &path.key("burn_rates"),
+                "burn rates without a budget (expected `budget_period` too, e.g. \"30d\")"
+                    .to_string(),
+            );
+            return None;
+        }
+        (Some(period), rates) => Some(budget_policy(doc, period.0, rates.as_deref(), kind, path)?),
+    };
+    ok.then(|| AlertPolicy {
+        for_: c.for_.map_or(Duration::ZERO, |d| d.0),
+        repeat: c.repeat.map_or(DEFAULT_REPEAT, |d| d.0),
+        min_requests: c.min_requests.unwrap_or_else(|| default_min_requests(kind)),
+        depends_on: c.depends_on.iter().map(|d| Arc::from(d.as_str())).collect(),
+        labels: c.labels.clone(),
+        budget,
+    })
+}
+
+fn budget_policy<'i>(
+    doc: &mut Doc<'i>,
+    period: Duration,
+    rates: Option<&[raw::BurnRate]>,
+    kind: &ObjectiveKind,
+    path: &FieldPath,
+) -> Option<BudgetPolicy> {
+    if matches!(kind, ObjectiveKind::Throughput { .. }) {
+        doc.at(&path.key("budget_period"), "a throughput objective has no error budget (expected budget_period only on latency, latency_share, error_rate or availability objectives)".to_string());
+        return None;
+    }
+    check_window(doc, &path.key("budget_period"), period);
+    let burn_rates = match rates {
+        None => BurnRateAlert::workbook_defaults(),
+        Some(rates) => rates
+            .iter()
+            .map(|r| BurnRateAlert {
+                long: r.long.0,
+                short: r.short.0,
+                factor: r.factor,
+                severity: r.severity.clone(),
+            })
+            .collect(),
+    };
+    let mut ok = true;
+    for (i, r) in burn_rates.iter().enumerate() {
+        let p = path.key("burn_rates").index(i);
+        if !(r.factor.is_finite() && r.factor > 0.0) || r.short >= r.long {
+            doc.at(&p, format!("burn rate {} over {}/{} (expected a positive factor and a short window shorter than the long one)", r.factor, crate::export::window_label(r.long), crate::export::window_label(r.short)));
+            ok = false;
+        }
+        check_window(doc, &p, r.short);
+        check_window(doc, &p, r.long);
+    }
+    ok.then_some(BudgetPolicy { period, burn_rates })
+}
+
+/// `depends_on` names objectives that exist, other than the objective itself.
+fn check_dependencies<'i>(
+    doc: &mut Doc<'i>,
+    objectives: &[Objective],
+    root: &toml::Spanned<toml::de::DeValue<'i>>,
+) {
+    let declared: Vec<&str> = root
+        .get_ref()
+        .get("objectives")
+        .and_then(|o| o.get_ref().as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o.get_ref().get("name").and_then(|n| n.get_ref().as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (i, o) in objectives.iter().enumerate() {
+        for (j, dep) in o.alert.depends_on.iter().enumerate() {
+            let p = FieldPath::root()
+                .key("objectives")
+                .index(declared.iter().position(|d| *d == &*o.name).unwrap_or(i))
+                .key("depends_on")
+                .index(j);
+            if *dep == o.name {
+                doc.at(
+                    &p,
+                    format!("objective \"{dep}\" depends on itself (expected other objectives)"),
+                );
+            } else if !declared.contains(&&**dep) {
+                doc.at(
+                    &p,
+                    format!(
+                        "unknown objective \"{dep}\" (expected one of: {})",
+                        declared.join(", ")
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn objective_kind<'i>(

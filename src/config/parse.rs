@@ -141,6 +141,34 @@ impl<'i> Doc<'i> {
         }
     }
 
+    /// Splits a table into the `keys` every variant shares and the rest, which its `type`
+    /// selects; both keep the table's span so errors point into it.
+    pub fn split(
+        &mut self,
+        node: &Node<'i>,
+        path: &FieldPath,
+        keys: &[&str],
+    ) -> Option<(Node<'i>, Node<'i>)> {
+        let Some(table) = node.get_ref().as_table() else {
+            self.at(path, "expected a table".to_string());
+            return None;
+        };
+        let (mut common, mut rest) = (DeTable::new(), DeTable::new());
+        for (k, v) in table.iter() {
+            let part = if keys.contains(&k.get_ref().as_ref()) {
+                &mut common
+            } else {
+                &mut rest
+            };
+            part.insert(k.clone(), v.clone());
+        }
+        let span = node.span();
+        Some((
+            Spanned::new(span.clone(), DeValue::Table(common)),
+            Spanned::new(span, DeValue::Table(rest)),
+        ))
+    }
+
     /// The items of an array at `key` of `table`, with their paths; a non-array is a problem.
     pub fn items(
         &mut self,

@@ -18,6 +18,9 @@ use super::values::{Dur, Percent, Rate, WaitRange};
 pub struct Server {
     pub listen: Option<String>,
     pub windows: Option<Vec<Dur>>,
+    pub state_dir: Option<String>,
+    pub external_url: Option<String>,
+    pub evaluate_every: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +147,19 @@ pub struct RegexExtract {
 }
 
 /// The keys every objective has, whatever its `type`.
-pub const OBJECTIVE_COMMON_KEYS: &[&str] = &["name", "monitor", "endpoint", "window"];
+pub const OBJECTIVE_COMMON_KEYS: &[&str] = &[
+    "name",
+    "monitor",
+    "endpoint",
+    "window",
+    "for",
+    "repeat",
+    "min_requests",
+    "depends_on",
+    "labels",
+    "budget_period",
+    "burn_rates",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +168,91 @@ pub struct ObjectiveCommon {
     pub monitor: String,
     pub endpoint: Option<String>,
     pub window: Dur,
+    #[serde(rename = "for")]
+    pub for_: Option<Dur>,
+    pub repeat: Option<Dur>,
+    pub min_requests: Option<u64>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub budget_period: Option<Dur>,
+    pub burn_rates: Option<Vec<BurnRate>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurnRate {
+    pub long: Dur,
+    pub short: Dur,
+    pub factor: f64,
+    pub severity: String,
+}
+
+/// The keys every channel has, whatever its `type`.
+pub const CHANNEL_COMMON_KEYS: &[&str] = &[
+    "name",
+    "timeout",
+    "retry_initial",
+    "retry_max",
+    "give_up_after",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelCommon {
+    pub name: String,
+    pub timeout: Option<Dur>,
+    pub retry_initial: Option<Dur>,
+    pub retry_max: Option<Dur>,
+    pub give_up_after: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookChannel {
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub hmac_secret: Option<String>,
+    pub template: Option<String>,
+    pub template_file: Option<String>,
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerChannel {
+    pub urls: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChannel {
+    pub smtp: String,
+    pub tls: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(rename = "match", default)]
+    pub matchers: BTreeMap<String, String>,
+    pub channels: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    pub name: String,
+    pub cron: String,
+    pub duration: Dur,
+    #[serde(default)]
+    pub monitors: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,5 +340,13 @@ tagged!(
         "error_rate" => ErrorRate(BelowPercent),
         "availability" => Availability(AtLeastPercent),
         "throughput" => Throughput(AtLeastRate),
+    }
+);
+tagged!(
+    /// What a channel is, from its `type` and its own keys.
+    ChannelKind {
+        "webhook" => Webhook(WebhookChannel),
+        "alertmanager" => Alertmanager(AlertmanagerChannel),
+        "email" => Email(EmailChannel),
     }
 );

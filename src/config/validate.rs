@@ -23,7 +23,14 @@ use super::steps::{Scope, read_step};
 use crate::template::{TemplateBuilder, Text};
 
 /// What the top level of the file may hold.
-const ROOT_KEYS: &[&str] = &["server", "monitors", "objectives"];
+const ROOT_KEYS: &[&str] = &[
+    "server",
+    "monitors",
+    "objectives",
+    "channels",
+    "routes",
+    "maintenance",
+];
 
 /// Reads the whole document; the parts that were valid, and the problems in `doc`.
 pub fn build<'i>(
@@ -96,7 +103,27 @@ fn read_server<'i>(doc: &mut Doc<'i>, root: &Node<'i>) -> model::Server {
     for (i, w) in windows.iter().enumerate() {
         check_window(doc, &path.key("windows").index(i), *w);
     }
-    model::Server { listen, windows }
+    let evaluate_every = raw.evaluate_every.map_or(Duration::from_secs(10), |d| d.0);
+    if evaluate_every < Duration::from_secs(1) {
+        doc.at(
+            &path.key("evaluate_every"),
+            "below 1s (expected e.g. \"10s\")".to_string(),
+        );
+    }
+    model::Server {
+        external_url: raw
+            .external_url
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_string(),
+        state_dir: raw.state_dir.map_or_else(
+            || std::path::PathBuf::from(model::DEFAULT_STATE_DIR),
+            std::path::PathBuf::from,
+        ),
+        evaluate_every,
+        listen,
+        windows,
+    }
 }
 
 /// A window must hold at least a second per bucket and no more than a year.

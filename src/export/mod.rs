@@ -8,6 +8,7 @@
 //! - Shutdown: the server stops last, after the runs and the aggregator, so the final numbers
 //!   can still be scraped while the daemon drains.
 
+pub mod api;
 mod metrics;
 mod server;
 mod windows;

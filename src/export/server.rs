@@ -19,17 +19,20 @@ struct AppState {
 }
 
 /// Serves until `shutdown` fires. `ready` turns `/readyz` to 200 once the pipeline runs.
+/// `api` holds the routes other stages serve (the JSON API).
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
     ready: Arc<AtomicBool>,
+    api: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(AppState { registry, ready });
+        .with_state(AppState { registry, ready })
+        .merge(api);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

@@ -106,6 +106,14 @@ mod tests {
             endpoint: None,
             window: Duration::from_secs(300),
             kind,
+            alert: crate::config::model::AlertPolicy {
+                for_: Duration::ZERO,
+                repeat: Duration::from_secs(3600),
+                min_requests: 0,
+                depends_on: Vec::new(),
+                labels: Default::default(),
+                budget: None,
+            },
         }
     }
 

@@ -68,11 +68,30 @@ pub fn plan(config: &Config) -> Vec<SeriesPlan> {
                 .filter(|o| o.monitor == m.name && o.endpoint == target)
             {
                 add_objective(&mut p, o.window, &o.kind);
+                add_budget(&mut p, o);
             }
             plans.push(p);
         }
     }
     plans
+}
+
+/// An error budget needs its period and every burn-rate window, counters only, and the
+/// "good" counter of a latency bound.
+fn add_budget(p: &mut SeriesPlan, o: &crate::config::model::Objective) {
+    let Some(b) = &o.alert.budget else { return };
+    let windows =
+        std::iter::once(b.period).chain(b.burn_rates.iter().flat_map(|r| [r.long, r.short]));
+    for w in windows {
+        if !p.windows.iter().any(|(x, _)| *x == w) {
+            p.windows.push((w, false));
+        }
+    }
+    if let Some(t) = o.good_threshold() {
+        if !p.thresholds.contains(&t) {
+            p.thresholds.push(t);
+        }
+    }
 }
 
 fn add_objective(p: &mut SeriesPlan, window: Duration, kind: &ObjectiveKind) {
