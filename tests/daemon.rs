@@ -21,12 +21,22 @@ async fn target() -> (TargetServer, CancellationToken) {
     )
 }
 
+/// A fresh state directory per test, so runs never share an outbox.
+fn state_dir() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("slamon-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.display().to_string()
+}
+
 fn config(
     base: &str,
     extra_monitor: &str,
     steps: &str,
     objectives: &str,
 ) -> slamon::config::Config {
+    let state = state_dir();
     let text = format!(
         r#"
 [server]
@@ -455,4 +465,448 @@ async fn once_gates_the_deployment_on_its_objectives() {
     assert_eq!(code, 2);
     assert!(err.lines().count() >= 9, "{err}");
     stop_t.cancel();
+}
+
+/// What a webhook receiver on loopback got: (headers, body) per request.
+type Received = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A webhook receiver on `listener`, recording every request and answering 200.
+fn receiver(listener: TcpListener) -> Received {
+    let got: Received = Arc::default();
+    let state = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let state = state.clone();
+                async move {
+                    state.lock().unwrap().push((headers, body.to_vec()));
+                    "ok"
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    got
+}
+
+fn payloads(got: &Received) -> Vec<serde_json::Value> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect()
+}
+
+async fn wait_for(got: &Received, n: usize, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while got.lock().unwrap().len() < n && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const SLOW_HEALTH: &str = r#"[[monitors.tasks]]
+steps = [{ name = "/health", path = "/health" }]"#;
+
+fn alerting(hook: &str, channel_extra: &str) -> String {
+    format!(
+        r#"[[objectives]]
+name = "health p95"
+monitor = "m"
+endpoint = "/health"
+window = "10s"
+type = "latency"
+percentile = 95
+below = "100ms"
+min_requests = 5
+labels = {{ severity = "page" }}
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "{hook}"
+hmac_secret = "canary-hmac-key"
+{channel_extra}"#
+    )
+}
+
+/// A breach fires one signed notification; recovery resolves it; nothing is sent twice.
+#[tokio::test]
+async fn an_objective_breach_fires_and_resolves_through_a_signed_webhook() {
+    use hmac::{KeyInit, Mac};
+    let (t, stop_t) = target().await;
+    t.faults().set(
+        "/health",
+        Fault {
+            latency_ms: 250,
+            error_rate: 0.0,
+            status: None,
+        },
+    );
+    let hook_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", hook_listener.local_addr().unwrap());
+    let got = receiver(hook_listener);
+    let mut cfg = config(&t.base_url(), OPEN, SLOW_HEALTH, &alerting(&hook, ""));
+    Arc::get_mut(&mut cfg.monitors[0]).unwrap().duration = Duration::from_secs(40);
+    cfg.server.evaluate_every = Duration::from_secs(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let daemon = tokio::spawn(slamon::daemon::run(
+        cfg,
+        listener,
+        shutdown.clone(),
+        Some(tx),
+    ));
+    let running = rx.await.unwrap();
+    wait_for(&got, 1, Duration::from_secs(15)).await;
+    let metrics = reqwest_get(&format!("http://{}/metrics", running.addr)).await;
+    assert!(metrics.contains(r#"slamon_alert_state{alert="health p95",monitor="m",objective="health p95",state="firing"} 1"#), "{metrics}");
+    t.faults().clear();
+    // The 10 s window must lose every slow sample before the alert resolves.
+    wait_for(&got, 2, Duration::from_secs(25)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+    stop_t.cancel();
+
+    let requests = got.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2, "{:?}", payloads(&got));
+    let p = payloads(&got);
+    assert_eq!(
+        (p[0]["status"].as_str(), p[1]["status"].as_str()),
+        (Some("firing"), Some("resolved"))
+    );
+    assert_eq!(p[0]["fingerprint"], p[1]["fingerprint"]);
+    assert_eq!(p[0]["version"], 1);
+    assert_eq!(p[0]["objective"], "health p95");
+    assert_eq!(p[0]["endpoint"], "/health");
+    assert_eq!(p[0]["unit"], "seconds");
+    assert_eq!(p[0]["threshold"], 0.1);
+    assert!(p[0]["observed"].as_f64().unwrap() >= 0.25, "{}", p[0]);
+    assert_eq!(p[0]["labels"]["severity"], "page");
+    assert!(p[1]["ended_at"].is_string());
+    let keys: Vec<&str> = requests
+        .iter()
+        .map(|(h, _)| h["idempotency-key"].to_str().unwrap())
+        .collect();
+    assert_ne!(keys[0], keys[1]);
+    for (headers, body) in &requests {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"canary-hmac-key").unwrap();
+        mac.update(body);
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(headers["x-slamon-signature"].to_str().unwrap(), expected);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn outbox_depth(metrics_addr: &str) -> Option<f64> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let body = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    metric(&body, r#"slamon_notification_outbox_depth{channel="hook"}"#)
+}
+
+/// `kill -9` with a notification still in the outbox: after the restart it is delivered, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_loses_no_notification_and_sends_none_twice() {
+    let (t, stop_t) = target().await;
+    t.faults().set(
+        "/health",
+        Fault {
+            latency_ms: 250,
+            error_rate: 0.0,
+            status: None,
+        },
+    );
+    let hook_port = free_port();
+    let hook = format!("http://127.0.0.1:{hook_port}/hook");
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let state = state_dir();
+    let text = format!(
+        r#"[server]
+listen = "{metrics_addr}"
+state_dir = "{state}"
+evaluate_every = "1s"
+[[monitors]]
+name = "m"
+base_url = "{base}"
+duration = "1h"
+schedule = {{ every = "2h" }}
+{OPEN}
+{SLOW_HEALTH}
+{alerting}"#,
+        base = t.base_url(),
+        alerting = alerting(&hook, "retry_initial = \"100ms\"\nretry_max = \"500ms\"")
+    );
+    let file = std::path::Path::new(&state).with_extension("toml");
+    std::fs::write(&file, text).unwrap();
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_slamon"))
+            .args(["run", "--config", file.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    // The receiver is down: the firing notification waits in the outbox.
+    let mut first = start();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while outbox_depth(&metrics_addr).await.unwrap_or(0.0) < 1.0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(outbox_depth(&metrics_addr).await, Some(1.0));
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // The receiver is up, slamon restarts on the same state: the notification arrives once.
+    let got = receiver(TcpListener::bind(("127.0.0.1", hook_port)).await.unwrap());
+    let mut second = start();
+    wait_for(&got, 1, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    stop_t.cancel();
+    let p = payloads(&got);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0]["status"], "firing");
+}
+
+/// Whether an external server this test needs is installed. `.ci/run` installs them, so in CI
+/// a missing one is a failure, not a skip.
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing; .ci/run installs it"
+        );
+        eprintln!("skipped: {tool} is not installed (.ci/run installs it)");
+    }
+    found
+}
+
+/// Kills a child process when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn alertmanager_alerts(base: &str) -> Option<Vec<serde_json::Value>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::get(format!("{base}/api/v2/alerts"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// A real Alertmanager lists the alert with its labels after a breach, and drops it once
+/// slamon resolves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_alertmanager_sees_the_alert_fire_and_resolve() {
+    if !have("prometheus-alertmanager") {
+        return;
+    }
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let am_config = format!("{dir}/am.yml");
+    std::fs::write(
+        &am_config,
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let am_addr = format!("127.0.0.1:{}", free_port());
+    let _am = Child(
+        Command::new("prometheus-alertmanager")
+            .args([
+                &format!("--config.file={am_config}"),
+                &format!("--storage.path={dir}/am-data"),
+                &format!("--web.listen-address={am_addr}"),
+                "--cluster.listen-address=",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let am = format!("http://{am_addr}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while alertmanager_alerts(&am).await.is_none() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let (t, stop_t) = target().await;
+    t.faults().set(
+        "/health",
+        Fault {
+            latency_ms: 250,
+            error_rate: 0.0,
+            status: None,
+        },
+    );
+    let objectives = alerting("http://127.0.0.1:9/unused", "").replace(
+        "[[channels]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/unused\"\nhmac_secret = \"canary-hmac-key\"\n",
+        &format!("[[channels]]\nname = \"am\"\ntype = \"alertmanager\"\nurls = [\"{am}\"]\n"),
+    );
+    let mut cfg = config(&t.base_url(), OPEN, SLOW_HEALTH, &objectives);
+    Arc::get_mut(&mut cfg.monitors[0]).unwrap().duration = Duration::from_secs(60);
+    cfg.server.evaluate_every = Duration::from_secs(1);
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(slamon::daemon::run(
+        cfg,
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        shutdown.clone(),
+        None,
+    ));
+
+    let firing = |alerts: &[serde_json::Value]| {
+        alerts
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "health p95")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut alerts = Vec::new();
+    while !firing(&alerts) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        alerts = alertmanager_alerts(&am).await.unwrap_or_default();
+    }
+    let alert = alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "health p95")
+        .expect("Alertmanager lists the alert");
+    assert_eq!(alert["labels"]["monitor"], "m");
+    assert_eq!(alert["labels"]["objective"], "health p95");
+    assert_eq!(alert["labels"]["endpoint"], "/health");
+    assert_eq!(alert["labels"]["severity"], "page");
+    assert_eq!(alert["status"]["state"], "active");
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("p95"),
+        "{alert}"
+    );
+
+    t.faults().clear();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while firing(&alerts) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        alerts = alertmanager_alerts(&am).await.unwrap_or_default();
+    }
+    assert!(
+        !firing(&alerts),
+        "the resolved alert is gone from Alertmanager: {alerts:?}"
+    );
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+    stop_t.cancel();
+}
+
+/// `slamon alert test` through a real SMTP server (Python's aiosmtpd, saving to a maildir).
+#[tokio::test(flavor = "multi_thread")]
+async fn alert_test_sends_a_two_part_mail_through_a_real_smtp_server() {
+    let has_aiosmtpd = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_aiosmtpd {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "aiosmtpd is missing; .ci/run installs it"
+        );
+        eprintln!("skipped: aiosmtpd is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = state_dir();
+    let maildir = format!("{dir}/mail");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let _smtp = Child(
+        Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                &maildir,
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let file = format!("{dir}/mail.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[[monitors]]
+name = "m"
+base_url = "http://127.0.0.1:9"
+duration = "1m"
+schedule = {{ every = "5m" }}
+load = {{ type = "closed", users = 1 }}
+[[monitors.tasks]]
+steps = [{{ path = "/" }}]
+[[channels]]
+name = "mail"
+type = "email"
+smtp = "smtp://127.0.0.1:{port}"
+tls = "none"
+from = "slamon <slamon@example.com>"
+to = ["oncall@example.com"]
+"#
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        slamon(
+            &["alert", "test", "--config", &file, "--channel", "mail"],
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let new = std::path::Path::new(&maildir).join("new");
+    let mails: Vec<_> = std::fs::read_dir(&new)
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(mails.len(), 1);
+    let mail = std::fs::read_to_string(mails[0].path()).unwrap();
+    assert!(
+        mail.lines().any(|l| l.starts_with("Subject: [TEST]")),
+        "{mail}"
+    );
+    assert!(mail.contains("To: oncall@example.com"), "{mail}");
+    assert!(mail.contains("multipart/alternative"), "{mail}");
+    assert!(
+        mail.contains("text/plain") && mail.contains("text/html"),
+        "{mail}"
+    );
 }

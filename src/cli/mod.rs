@@ -4,6 +4,7 @@
 //! 0 success (for `once`: every objective met), 1 objectives breached or a runtime failure,
 //! 2 a config or usage error.
 
+mod alert;
 mod check;
 mod demo;
 mod once;
@@ -68,6 +69,11 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Alert channels.
+    Alert {
+        #[command(subcommand)]
+        command: AlertCommand,
+    },
     /// Serve only the embedded sample API, to try configs and to benchmark against.
     Target {
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -81,6 +87,17 @@ pub enum Command {
         /// Listen address for the sample API.
         #[arg(long, default_value = "127.0.0.1:8080")]
         target_listen: std::net::SocketAddr,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send a test notification through one channel and report the result.
+    Test {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        channel: String,
     },
 }
 
@@ -125,6 +142,9 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             json,
         } => once::main(&config, monitor, duration, json).await,
         Command::Target { listen } => demo::serve_target(listen).await,
+        Command::Alert {
+            command: AlertCommand::Test { config, channel },
+        } => alert::test(&config, &channel).await,
         Command::Demo { .. } => unreachable!("the demo binds its port before the runtime starts"),
     }
 }
