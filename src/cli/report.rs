@@ -31,6 +31,8 @@ pub struct ObjectiveRow {
     pub endpoint: Option<Arc<str>>,
     pub description: String,
     pub latency: bool,
+    pub requests: u64,
+    pub min_requests: u64,
     pub eval: Evaluation,
 }
 
@@ -56,13 +58,25 @@ impl Report {
         let run_objectives = super::once::run_objectives(&config.objectives);
         let objectives = evaluate_all(&run_objectives, snapshot)
             .into_iter()
-            .map(|(o, eval)| ObjectiveRow {
-                name: o.name.clone(),
-                monitor: o.monitor.clone(),
-                endpoint: o.endpoint.clone(),
-                description: describe(&o.kind),
-                latency: matches!(o.kind, crate::config::model::ObjectiveKind::Latency { .. }),
-                eval,
+            .map(|(o, mut eval)| {
+                let endpoint = o.endpoint.as_deref().unwrap_or(ALL_ENDPOINTS);
+                let requests = snapshot
+                    .window(&o.monitor, endpoint, o.window)
+                    .map_or(0, |w| w.counts.total);
+                // Too few requests to judge: no verdict, as the alert engine would say no_data.
+                if requests < o.alert.min_requests {
+                    eval.met = None;
+                }
+                ObjectiveRow {
+                    name: o.name.clone(),
+                    monitor: o.monitor.clone(),
+                    endpoint: o.endpoint.clone(),
+                    description: describe(&o.kind),
+                    latency: matches!(o.kind, crate::config::model::ObjectiveKind::Latency { .. }),
+                    requests,
+                    min_requests: o.alert.min_requests,
+                    eval,
+                }
             })
             .collect();
         Report {
@@ -109,6 +123,7 @@ impl Report {
             .map(|o| json!({
                 "name": &*o.name, "monitor": &*o.monitor, "endpoint": o.endpoint.as_deref(),
                 "objective": o.description, "value": o.eval.value, "threshold": o.eval.threshold, "met": o.eval.met,
+                "requests": o.requests, "min_requests": o.min_requests,
             }))
             .collect();
         let runs: Vec<_> = self.totals.iter().map(|(m, t)| json!({"monitor": &**m, "iterations": t.iterations, "dropped_iterations": t.dropped})).collect();
@@ -171,6 +186,11 @@ pub fn print_report(r: &Report) {
             Some(false) => "BREACHED",
             None => "NO DATA",
         };
+        let verdict = if o.eval.met.is_none() && o.requests > 0 {
+            "TOO FEW"
+        } else {
+            verdict
+        };
         let observed = match o.eval.value {
             None => "no requests".to_string(),
             Some(v) if o.latency => format!("{:.1} ms", v * 1000.0),
@@ -181,8 +201,16 @@ pub fn print_report(r: &Report) {
             .endpoint
             .as_deref()
             .map_or(o.monitor.to_string(), |e| format!("{} {e}", o.monitor));
+        let judged = if o.requests < o.min_requests {
+            format!(
+                "{} requests, {} needed to judge",
+                o.requests, o.min_requests
+            )
+        } else {
+            format!("observed {observed}")
+        };
         println!(
-            "  {verdict:<9} {}: {} on {target} (observed {observed})",
+            "  {verdict:<9} {}: {} on {target} ({judged})",
             o.name, o.description
         );
     }
