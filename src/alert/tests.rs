@@ -349,3 +349,79 @@ fn too_few_requests_is_no_data_and_keys_are_stable() {
         fingerprint("shop", "login works")
     );
 }
+
+#[test]
+fn a_fast_burn_pages_with_its_own_alert() {
+    let text = r#"
+[[monitors]]
+name = "shop"
+base_url = "http://127.0.0.1:9"
+duration = "1m"
+schedule = { every = "5m" }
+load = { type = "closed", users = 1 }
+[[monitors.tasks]]
+steps = [{ path = "/" }]
+[[objectives]]
+name = "avail"
+monitor = "shop"
+window = "5m"
+type = "availability"
+at_least = "99.9%"
+budget_period = "30d"
+"#;
+    let config = crate::config::from_str(text, Path::new("t.toml")).unwrap();
+    let mut e = Engine::new(Arc::new(config), BTreeMap::new(), Silences::default());
+    let window = |len: u64, total: u64, unavailable: u64| WindowStats {
+        length: Duration::from_secs(len),
+        observed: Duration::from_secs(len),
+        counts: Counts {
+            total,
+            failed: unavailable,
+            unavailable,
+            ..Counts::default()
+        },
+        thresholds: vec![],
+        quantiles: vec![],
+        max_seconds: None,
+    };
+    // 2% unavailable over both the hour and the last 5 minutes: a burn rate of 20, above 14.4.
+    let snap = Snapshot {
+        series: vec![SeriesStats {
+            monitor: "shop".into(),
+            endpoint: "*".into(),
+            windows: vec![window(300, 500, 10), window(3600, 5000, 100)],
+        }],
+    };
+    let out = e.evaluate(&snap, day(0), None);
+    let names: Vec<&str> = out
+        .iter()
+        .map(|o| o.notification.alertname.as_str())
+        .collect();
+    assert_eq!(names, vec!["avail", "avail: burn rate 1h/5m"]);
+    let burn = &out[1].notification;
+    assert_eq!(burn.objective_type, "burn_rate");
+    assert_eq!(burn.labels["severity"], "page");
+    assert!((burn.observed.unwrap() - 20.0).abs() < 1e-9);
+    assert_eq!(burn.threshold, 14.4);
+    assert_ne!(out[0].notification.fingerprint, burn.fingerprint);
+    // The last 5 minutes are clean again: the burn alert resolves though the hour still burns.
+    let snap = Snapshot {
+        series: vec![SeriesStats {
+            monitor: "shop".into(),
+            endpoint: "*".into(),
+            windows: vec![window(300, 500, 0), window(3600, 5000, 100)],
+        }],
+    };
+    let out = e.evaluate(&snap, day(10), None);
+    let got: Vec<(&str, Status)> = out
+        .iter()
+        .map(|o| (o.notification.alertname.as_str(), o.notification.status))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("avail", Status::Resolved),
+            ("avail: burn rate 1h/5m", Status::Resolved)
+        ]
+    );
+}
