@@ -2,36 +2,42 @@
 //!
 //! ```text
 //! Scheduler --(runs)--> load --(samples, bounded)--> window aggregator --(snapshots)--> /metrics
+//!                                                           |
+//!                                                           +--> alert engine --> outbox --> channels
 //! ```
 //!
-//! Beside it, the alert engine evaluates the snapshots and writes notifications to the durable
-//! outbox in the state store, which the delivery worker drains to the channels.
+//! What lives as long as the process: the metrics registry, the state store, the window
+//! aggregator and the HTTP server. What a config reload replaces: the scheduler, the alert
+//! engine and the delivery worker ([`Stages`]). A reload (SIGHUP or `POST /-/reload`) reads the
+//! file again; a valid config replaces the stages, keeping the windows and alert states of what
+//! did not change; an invalid one is logged and the old config keeps running.
 //!
 //! Shutdown order: the scheduler stops starting runs and waits for the runs in progress (their
-//! in-flight requests finish, each bounded by its timeout); then the sample channel closes and
-//! the aggregator publishes its last snapshot; the alert engine saves its states and the
-//! delivery worker makes a last pass (what it cannot deliver stays in the outbox for the next
-//! start); the HTTP server stops last, so the final numbers can still be scraped while the
-//! daemon drains.
+//! in-flight requests finish, each bounded by its timeout); the alert engine saves its states
+//! and the delivery worker makes a last pass (what it cannot deliver stays in the outbox for the
+//! next start); then the sample channel closes and the aggregator publishes its last snapshot;
+//! the HTTP server stops last, so the final numbers can still be scraped while the daemon drains.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use std::collections::HashMap;
-
+use crate::alert::state::AlertState;
 use crate::alert::{AlertMetrics, Engine, Silences};
 use crate::config::Config;
+use crate::config::model::Objective;
 use crate::export::{Metrics, WindowCollector};
 use crate::load::RunTotals;
 use crate::notify::Sender;
 use crate::notify::delivery::{self, DeliveryMetrics, Wakeup};
+use crate::sample::Sample;
 use crate::schedule::{RunEvents, Scheduler};
 use crate::state::Store;
 use crate::window::{self, Snapshot, Windows};
@@ -55,10 +61,26 @@ pub enum DaemonError {
     Channel(String, crate::notify::SendError),
 }
 
+/// Asks the daemon to reload its config; the answer is `Err` with the config's problems.
+pub type ReloadRequest = oneshot::Sender<Result<(), Vec<String>>>;
+
 /// A running daemon's handles, for callers that want to look inside (tests, the demo).
 pub struct Running {
     pub addr: SocketAddr,
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub reload: mpsc::Sender<ReloadRequest>,
+}
+
+/// What the stages of every config share.
+struct Shared {
+    metrics: Arc<Metrics>,
+    alert_metrics: Arc<AlertMetrics>,
+    delivery_metrics: DeliveryMetrics,
+    store: Arc<Store>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    samples: mpsc::Sender<Sample>,
+    silences: Silences,
+    shutdown: CancellationToken,
 }
 
 /// Runs the daemon on `listener` until `shutdown` fires. `started` receives the handles once
@@ -67,17 +89,19 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
-    started: Option<tokio::sync::oneshot::Sender<Running>>,
+    started: Option<oneshot::Sender<Running>>,
 ) -> Result<(), DaemonError> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new(&config)?);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (objectives_tx, objectives_rx) = watch::channel(Arc::new(config.objectives.clone()));
     metrics.registry.register(Box::new(WindowCollector::new(
         snap_rx.clone(),
-        config.objectives.clone(),
+        objectives_rx,
     )?))?;
 
     let (sample_tx, sample_rx) = mpsc::channel(SAMPLE_BUFFER);
+    let (replan_tx, replan_rx) = mpsc::channel(4);
     let windows = Windows::new(window::plan(&config), Instant::now());
     let observer = metrics.clone();
     let aggregator = tokio::spawn(window::run(
@@ -86,21 +110,33 @@ pub async fn run(
         snap_tx,
         move |s| observer.observe(s),
         SNAPSHOT_TICK,
+        replan_rx,
     ));
 
-    let silences = Silences::default();
-    let alerting = start_alerting(
-        &config,
-        &metrics.registry,
-        snap_rx.clone(),
-        silences.clone(),
-    )
-    .await?;
+    let dir = config.server.state_dir.clone();
+    let store = Arc::new(
+        tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await
+            .map_err(|e| DaemonError::Server(std::io::Error::other(e)))??,
+    );
+    let shared = Shared {
+        alert_metrics: Arc::new(AlertMetrics::new(&metrics.registry)?),
+        delivery_metrics: DeliveryMetrics::new(&metrics.registry)?,
+        metrics: metrics.clone(),
+        store: store.clone(),
+        snapshots: snap_rx.clone(),
+        samples: sample_tx,
+        silences: Silences::default(),
+        shutdown: shutdown.clone(),
+    };
+    let saved = crate::alert::load_states(&store);
+    let mut stages = Stages::start(config.clone(), &shared, saved).await?;
 
     let addr = listener.local_addr()?;
     let ready = Arc::new(AtomicBool::new(false));
     let server_stop = CancellationToken::new();
-    let api = crate::export::api::routes(silences);
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let api = crate::export::api::routes(shared.silences.clone(), reload_tx.clone());
     let server = tokio::spawn(crate::export::serve(
         listener,
         metrics.registry.clone(),
@@ -108,25 +144,37 @@ pub async fn run(
         api,
         server_stop.clone(),
     ));
-
-    let runs_stop = shutdown.child_token();
-    let scheduler = Scheduler::start(&config, sample_tx, metrics.clone(), runs_stop).await?;
     ready.store(true, Ordering::Release);
+    crate::systemd::ready();
+    let watchdog = tokio::spawn(crate::systemd::watchdog(server_stop.clone()));
     tracing::info!(%addr, monitors = config.monitors.len(), objectives = config.objectives.len(), channels = config.channels.len(), "slamon is running.");
     if let Some(started) = started {
         let _ = started.send(Running {
             addr,
             snapshots: snap_rx,
+            reload: reload_tx,
         });
     }
 
-    shutdown.cancelled().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(reply) = reload_rx.recv() => {
+                let (next, result) = reload(stages, &shared, &replan_tx, &objectives_tx).await?;
+                stages = next;
+                let _ = reply.send(result);
+            }
+        }
+    }
     tracing::info!("Shutting down: waiting for runs in progress to finish.");
+    crate::systemd::stopping();
     ready.store(false, Ordering::Release);
-    scheduler.stopped().await;
+    stages.stop().await;
+    drop(shared);
+    drop(replan_tx);
     let _ = aggregator.await;
-    alerting.stop().await;
     server_stop.cancel();
+    let _ = watchdog.await;
     match server.await {
         Ok(result) => result?,
         Err(e) => tracing::error!("The HTTP server task failed: {e}"),
@@ -135,66 +183,138 @@ pub async fn run(
     Ok(())
 }
 
-/// The alert engine and the delivery worker, stopped in that order.
-struct Alerting {
-    engine: (CancellationToken, tokio::task::JoinHandle<()>),
+/// Reads the config file again. Valid: the stages restart on it. Invalid: the old ones go on.
+async fn reload(
+    stages: Stages,
+    shared: &Shared,
+    replan: &mpsc::Sender<Vec<window::SeriesPlan>>,
+    objectives: &watch::Sender<Arc<Vec<Objective>>>,
+) -> Result<(Stages, Result<(), Vec<String>>), DaemonError> {
+    crate::systemd::reloading();
+    let file = stages.config.file.clone();
+    let next = match tokio::task::spawn_blocking(move || crate::config::load(&file)).await {
+        Ok(Ok(c)) => Arc::new(c),
+        Ok(Err(e)) => {
+            let lines = e.lines();
+            for line in &lines {
+                tracing::error!("Config reload rejected, the running config stays: {line}");
+            }
+            shared.metrics.reload_ok.set(0.0);
+            crate::systemd::reloaded();
+            return Ok((stages, Err(lines)));
+        }
+        Err(e) => {
+            shared.metrics.reload_ok.set(0.0);
+            crate::systemd::reloaded();
+            return Ok((stages, Err(vec![format!("the config reader failed: {e}")])));
+        }
+    };
+    warn_about_restart_only_settings(&stages.config, &next);
+    let engine = stages.stop().await;
+    let carried = engine.carried_states(&next);
+    let _ = replan.send(window::plan(&next)).await;
+    objectives.send_replace(Arc::new(next.objectives.clone()));
+    shared.metrics.initialize(&next);
+    let started = Stages::start(next.clone(), shared, carried).await?;
+    shared.metrics.reload_ok.set(1.0);
+    shared.metrics.reload_time.set(crate::export::unix_now());
+    crate::systemd::reloaded();
+    tracing::info!(
+        monitors = next.monitors.len(),
+        objectives = next.objectives.len(),
+        "Config reloaded."
+    );
+    Ok((started, Ok(())))
+}
+
+/// The listen address, the state directory and the histogram buckets are set up once.
+fn warn_about_restart_only_settings(old: &Config, new: &Config) {
+    if old.server.listen != new.server.listen || old.server.state_dir != new.server.state_dir {
+        tracing::warn!(
+            "The new config changes [server] listen or state_dir; those take effect at the next restart."
+        );
+    }
+    if crate::export::buckets(old) != crate::export::buckets(new) {
+        tracing::warn!(
+            "The new config has other latency thresholds; slamon_request_duration_seconds keeps its buckets until the next restart."
+        );
+    }
+}
+
+/// What one config runs: the scheduler, the alert engine, the delivery worker.
+struct Stages {
+    config: Arc<Config>,
+    runs_stop: CancellationToken,
+    scheduler: Scheduler,
+    engine: (CancellationToken, tokio::task::JoinHandle<Engine>),
     delivery: (CancellationToken, tokio::task::JoinHandle<()>),
 }
 
-impl Alerting {
-    /// The engine saves its states; then the worker makes a last delivery pass.
-    async fn stop(self) {
+impl Stages {
+    async fn start(
+        config: Arc<Config>,
+        shared: &Shared,
+        states: BTreeMap<String, AlertState>,
+    ) -> Result<Stages, DaemonError> {
+        let mut senders = HashMap::new();
+        for c in &config.channels {
+            let sender = Sender::new(c).map_err(|e| DaemonError::Channel(c.name.to_string(), e))?;
+            senders.insert(c.name.to_string(), (c.clone(), sender));
+        }
+        let engine = Engine::new(config.clone(), states, shared.silences.clone());
+        let wakeup = Wakeup::new();
+        let engine_stop = CancellationToken::new();
+        let delivery_stop = CancellationToken::new();
+        let engine_task = tokio::spawn(crate::alert::run(
+            engine,
+            shared.snapshots.clone(),
+            shared.store.clone(),
+            wakeup.clone(),
+            shared.alert_metrics.clone(),
+            config.server.evaluate_every,
+            engine_stop.clone(),
+        ));
+        let delivery_task = tokio::spawn(delivery::run_with_wakeup(
+            shared.store.clone(),
+            senders,
+            shared.delivery_metrics.clone(),
+            wakeup,
+            delivery_stop.clone(),
+        ));
+        let runs_stop = shared.shutdown.child_token();
+        let scheduler = Scheduler::start(
+            &config,
+            shared.samples.clone(),
+            shared.metrics.clone(),
+            runs_stop.clone(),
+        )
+        .await?;
+        Ok(Stages {
+            config,
+            runs_stop,
+            scheduler,
+            engine: (engine_stop, engine_task),
+            delivery: (delivery_stop, delivery_task),
+        })
+    }
+
+    /// Runs end (in-flight requests finish), the engine saves its states, the worker makes a
+    /// last pass. Returns the engine, for a reload to carry its states over.
+    async fn stop(self) -> Engine {
+        self.runs_stop.cancel();
+        self.scheduler.stopped().await;
         self.engine.0.cancel();
-        let _ = self.engine.1.await;
+        let engine = match self.engine.1.await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!("The alert engine task failed: {e}");
+                Engine::new(self.config.clone(), BTreeMap::new(), Silences::default())
+            }
+        };
         self.delivery.0.cancel();
         let _ = self.delivery.1.await;
+        engine
     }
-}
-
-async fn start_alerting(
-    config: &Arc<Config>,
-    registry: &prometheus::Registry,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
-    silences: Silences,
-) -> Result<Alerting, DaemonError> {
-    let dir = config.server.state_dir.clone();
-    let store = Arc::new(
-        tokio::task::spawn_blocking(move || Store::open(&dir))
-            .await
-            .map_err(|e| DaemonError::Server(std::io::Error::other(e)))??,
-    );
-    let mut senders = HashMap::new();
-    for c in &config.channels {
-        let sender = Sender::new(c).map_err(|e| DaemonError::Channel(c.name.to_string(), e))?;
-        senders.insert(c.name.to_string(), (c.clone(), sender));
-    }
-    let saved = crate::alert::load_states(&store);
-    let engine = Engine::new(config.clone(), saved, silences);
-    let alert_metrics = AlertMetrics::new(registry)?;
-    let delivery_metrics = DeliveryMetrics::new(registry)?;
-    let wakeup = Wakeup::new();
-    let engine_stop = CancellationToken::new();
-    let delivery_stop = CancellationToken::new();
-    let engine_task = tokio::spawn(crate::alert::run(
-        engine,
-        snapshots,
-        store.clone(),
-        wakeup.clone(),
-        alert_metrics,
-        config.server.evaluate_every,
-        engine_stop.clone(),
-    ));
-    let delivery_task = tokio::spawn(delivery::run_with_wakeup(
-        store,
-        senders,
-        delivery_metrics,
-        wakeup,
-        delivery_stop.clone(),
-    ));
-    Ok(Alerting {
-        engine: (engine_stop, engine_task),
-        delivery: (delivery_stop, delivery_task),
-    })
 }
 
 impl RunEvents for Metrics {
@@ -211,9 +331,8 @@ impl RunEvents for Metrics {
         self.dropped
             .with_label_values(&[monitor])
             .inc_by(totals.dropped);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        self.last_run.with_label_values(&[monitor]).set(now);
+        self.last_run
+            .with_label_values(&[monitor])
+            .set(crate::export::unix_now());
     }
 }

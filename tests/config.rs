@@ -36,6 +36,11 @@ fn setup() {
         unsafe {
             std::env::set_var("SLAMON_TARGET", "http://127.0.0.1:8080");
             std::env::set_var("SLAMON_API_TOKEN", "docs-example-token");
+            // config/examples/alerting.toml and docs/alerting.md route to these.
+            std::env::set_var("SLAMON_WEBHOOK_URL", "http://127.0.0.1:9000/hook");
+            std::env::set_var("SLAMON_ALERTMANAGER_URL", "http://127.0.0.1:9093");
+            std::env::set_var("SLAMON_SMTP_URL", "smtp://127.0.0.1:2525");
+            std::env::set_var("SLAMON_ALERT_EMAIL_TO", "oncall@example.com");
             std::env::set_var(
                 "SLAMON_TEST_SECRET_URL",
                 format!("not a url/{SECRET_URL_CANARY}"),

@@ -925,3 +925,75 @@ to = ["oncall@example.com"]
         "{mail}"
     );
 }
+
+async fn post(url: &str) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let r = reqwest::Client::new().post(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// A reload applies a valid config and keeps the windows of what did not change; an invalid
+/// one is rejected with its problems and the old config keeps running.
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_keeps_unchanged_windows_and_rejects_a_broken_config() {
+    let (t, stop_t) = target().await;
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = format!("{dir}/slamon.toml");
+    let monitor = |name: &str| {
+        format!(
+            "[[monitors]]\nname = \"{name}\"\nbase_url = \"{}\"\nduration = \"30s\"\nschedule = {{ every = \"1h\" }}\n{OPEN}\n[[monitors.tasks]]\nsteps = [{{ name = \"/health\", path = \"/health\" }}]\n",
+            t.base_url()
+        )
+    };
+    let server = format!("[server]\nstate_dir = \"{dir}/state\"\nwindows = [\"1m\"]\n");
+    std::fs::write(&file, format!("{server}{}", monitor("m"))).unwrap();
+    let cfg = slamon::config::load(std::path::Path::new(&file)).unwrap();
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let daemon = tokio::spawn(slamon::daemon::run(
+        cfg,
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        shutdown.clone(),
+        Some(tx),
+    ));
+    let running = rx.await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let count = |body: &str, m: &str| {
+        metric(
+            body,
+            &format!(
+                r#"slamon_latency_seconds_count{{monitor="{m}",endpoint="/health",window="1m"}}"#
+            ),
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    std::fs::write(&file, format!("{server}{}\nbogus = 1\n", monitor("m"))).unwrap();
+    let (status, body) = post(&format!("{base}/-/reload")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unknown field `bogus`"), "{body}");
+    let metrics = reqwest_get(&format!("{base}/metrics")).await;
+    assert_eq!(
+        metric(&metrics, "slamon_config_last_reload_successful"),
+        Some(0.0)
+    );
+    let before = count(&metrics, "m").unwrap();
+    assert!(before >= 20.0, "{before}");
+
+    std::fs::write(&file, format!("{server}{}{}", monitor("m"), monitor("n"))).unwrap();
+    let (status, body) = post(&format!("{base}/-/reload")).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let metrics = reqwest_get(&format!("{base}/metrics")).await;
+    assert_eq!(
+        metric(&metrics, "slamon_config_last_reload_successful"),
+        Some(1.0)
+    );
+    // m's window kept what it had before the reload; n is new and measuring.
+    assert!(count(&metrics, "m").unwrap() > before, "{metrics}");
+    assert!(count(&metrics, "n").unwrap() > 0.0);
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+    stop_t.cancel();
+}

@@ -93,6 +93,26 @@ impl Engine {
         }
     }
 
+    /// The states of alerts whose objective is unchanged in `next` (same monitor, endpoint,
+    /// window and kind), for a reload to carry over; a changed objective starts afresh.
+    pub fn carried_states(&self, next: &Config) -> BTreeMap<String, AlertState> {
+        let mut out = BTreeMap::new();
+        for (key, ak) in &self.keys {
+            let old = &self.config.objectives[ak.objective];
+            let same = next.objectives.iter().any(|o| {
+                o.name == old.name
+                    && o.monitor == old.monitor
+                    && o.endpoint == old.endpoint
+                    && o.window == old.window
+                    && o.kind == old.kind
+            });
+            if let (true, Some(state)) = (same, self.states.get(key)) {
+                out.insert(key.clone(), state.clone());
+            }
+        }
+        out
+    }
+
     /// One evaluation: new states, metrics, and the notifications to enqueue.
     pub fn evaluate(
         &mut self,

@@ -28,7 +28,8 @@ pub fn load_states(store: &Store) -> BTreeMap<String, AlertState> {
     }
 }
 
-/// Evaluates every `every` until `stop` fires, then saves the states a last time.
+/// Evaluates every `every` until `stop` fires, then saves the states a last time and hands the
+/// engine back, so a reload can carry its states over.
 ///
 /// Notifications are committed to the outbox before the states that produced them: a crash in
 /// between re-evaluates from the older state after the restart and produces the same
@@ -38,10 +39,10 @@ pub async fn run(
     snapshots: watch::Receiver<Arc<Snapshot>>,
     store: Arc<Store>,
     wakeup: Wakeup,
-    metrics: AlertMetrics,
+    metrics: Arc<AlertMetrics>,
     every: Duration,
     stop: CancellationToken,
-) {
+) -> Engine {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut saved = engine.states.clone();
@@ -62,6 +63,7 @@ pub async fn run(
         }
     }
     save(&store, &engine.states).await;
+    engine
 }
 
 async fn enqueue(store: &Arc<Store>, out: Vec<Outgoing>) {

@@ -184,8 +184,36 @@ pub async fn serve_until_signal(
 ) -> anyhow::Result<u8> {
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
-    crate::daemon::run(config, listener, shutdown, None).await?;
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<crate::daemon::Running>();
+    tokio::spawn(async move {
+        if let Ok(running) = started_rx.await {
+            reload_on_hangup(running.reload).await;
+        }
+    });
+    crate::daemon::run(config, listener, shutdown, Some(started_tx)).await?;
     Ok(0)
+}
+
+/// SIGHUP reloads the config, as `systemctl reload` sends it.
+async fn reload_on_hangup(reload: tokio::sync::mpsc::Sender<crate::daemon::ReloadRequest>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("Cannot listen for SIGHUP; reload with POST /-/reload instead.");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the config.");
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if reload.send(tx).await.is_err() {
+                return;
+            }
+            let _ = rx.await;
+        }
+    }
+    #[cfg(not(unix))]
+    drop(reload);
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM.

@@ -5,7 +5,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::daemon::ReloadRequest;
 use serde::Deserialize;
 
 use crate::alert::{Silence, Silences};
@@ -25,10 +28,44 @@ struct NewSilence {
 /// The longest silence the API grants: a forgotten one must not mute paging for good.
 const MAX_SILENCE: std::time::Duration = std::time::Duration::from_secs(7 * 86400);
 
-pub fn routes(silences: Silences) -> Router {
+pub fn routes(silences: Silences, reload: mpsc::Sender<ReloadRequest>) -> Router {
+    let reload = Router::new()
+        .route("/-/reload", post(reload_config))
+        .with_state(reload);
     Router::new()
         .route("/api/v1/silences", get(list).post(create))
         .with_state(silences)
+        .merge(reload)
+}
+
+/// `POST /-/reload`: reads the config file again, as SIGHUP does; 200 when it was applied,
+/// 400 with the config's problems when it was rejected and the old config keeps running.
+async fn reload_config(State(reload): State<mpsc::Sender<ReloadRequest>>) -> impl IntoResponse {
+    let (tx, rx) = oneshot::channel();
+    if reload.send(tx).await.is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "shutting down" })),
+        )
+            .into_response();
+    }
+    match rx.await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "reloaded" })),
+        )
+            .into_response(),
+        Ok(Err(problems)) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "status": "rejected", "problems": problems })),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "shutting down" })),
+        )
+            .into_response(),
+    }
 }
 
 async fn list(State(silences): State<Silences>) -> impl IntoResponse {

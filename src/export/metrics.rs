@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::config::Config;
 use crate::config::model::{Check, ObjectiveKind};
@@ -28,6 +28,9 @@ pub struct Metrics {
     pub runs_finished: IntCounterVec,
     pub last_run: GaugeVec,
     pub dropped: IntCounterVec,
+    /// 1 when the last config reload succeeded (or none was tried), 0 when it was rejected.
+    pub reload_ok: Gauge,
+    pub reload_time: Gauge,
 }
 
 impl Metrics {
@@ -78,6 +81,18 @@ impl Metrics {
             &["monitor"],
         )?;
         registry.register(Box::new(last_run.clone()))?;
+        let reload_ok = Gauge::new(
+            "slamon_config_last_reload_successful",
+            "1 when the last config reload succeeded, 0 when the new config was rejected and the old one kept running.",
+        )?;
+        let reload_time = Gauge::new(
+            "slamon_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully, as a Unix time.",
+        )?;
+        registry.register(Box::new(reload_ok.clone()))?;
+        registry.register(Box::new(reload_time.clone()))?;
+        reload_ok.set(1.0);
+        reload_time.set(unix_now());
         let m = Metrics {
             registry,
             requests,
@@ -87,13 +102,15 @@ impl Metrics {
             runs_finished,
             last_run,
             dropped,
+            reload_ok,
+            reload_time,
         };
         m.initialize(config);
         Ok(m)
     }
 
     /// Creates every series at zero, so `rate()` and absent-series alerts work from the start.
-    fn initialize(&self, config: &Config) {
+    pub fn initialize(&self, config: &Config) {
         for monitor in &config.monitors {
             let name = &*monitor.name;
             for c in [
@@ -161,4 +178,10 @@ pub fn window_label(d: Duration) -> String {
         _ if s % 60 == 0 => format!("{}m", s / 60),
         _ => format!("{s}s"),
     }
+}
+
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -13,6 +13,6 @@ mod metrics;
 mod server;
 mod windows;
 
-pub use metrics::{Metrics, buckets, window_label};
+pub use metrics::{Metrics, buckets, unix_now, window_label};
 pub use server::serve;
 pub use windows::WindowCollector;

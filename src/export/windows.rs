@@ -79,14 +79,15 @@ const FAMILIES: [&Family; 8] = [
 
 pub struct WindowCollector {
     snapshot: watch::Receiver<Arc<Snapshot>>,
-    objectives: Vec<Objective>,
+    /// Replaced on a config reload.
+    objectives: watch::Receiver<Arc<Vec<Objective>>>,
     descs: Vec<Desc>,
 }
 
 impl WindowCollector {
     pub fn new(
         snapshot: watch::Receiver<Arc<Snapshot>>,
-        objectives: Vec<Objective>,
+        objectives: watch::Receiver<Arc<Vec<Objective>>>,
     ) -> Result<Self, prometheus::Error> {
         let descs = FAMILIES
             .iter()
@@ -137,7 +138,8 @@ impl Collector for WindowCollector {
                 push_gauge(&mut out, &THROUGHPUT, &labels, Some(w.throughput()));
             }
         }
-        for (o, e) in sla::evaluate_all(&self.objectives, &snap) {
+        let objectives = self.objectives.borrow().clone();
+        for (o, e) in sla::evaluate_all(&objectives, &snap) {
             let labels = [
                 &*o.monitor,
                 o.endpoint

@@ -183,6 +183,37 @@ impl Windows {
         Snapshot { series: out }
     }
 
+    /// Switches to new plans, keeping every window whose series, length, histogram choice and
+    /// thresholds are unchanged, with its data: a reload that does not touch a monitor does
+    /// not reset its percentiles.
+    pub fn replan(&mut self, plans: Vec<SeriesPlan>) {
+        let mut old = std::mem::take(&mut self.series);
+        self.order.clear();
+        for p in plans {
+            let key = (p.monitor.clone(), p.endpoint.clone());
+            let mut kept = old
+                .remove(&key)
+                .filter(|s| s.plan.thresholds == p.thresholds)
+                .map(|s| s.rings)
+                .unwrap_or_default();
+            let rings = p
+                .windows
+                .iter()
+                .map(|(len, hist)| {
+                    match kept
+                        .iter()
+                        .position(|r| r.length == *len && r.histogram().is_some() == *hist)
+                    {
+                        Some(i) => kept.swap_remove(i),
+                        None => Ring::new(*len, *hist, p.thresholds.clone()),
+                    }
+                })
+                .collect();
+            self.order.push(key.clone());
+            self.series.insert(key, Series { plan: p, rings });
+        }
+    }
+
     /// Approximate bytes held by all windows.
     pub fn approx_bytes(&self) -> usize {
         self.series
@@ -195,17 +226,24 @@ impl Windows {
 
 /// The aggregator task: folds samples into windows, calls `observe` on each (for cumulative
 /// metrics), and publishes a snapshot every `tick` until every sender is gone.
+///
+/// A new plan on `replans` (after a config reload) replaces the series; see [`Windows::replan`].
 pub async fn run(
     mut windows: Windows,
     mut samples: mpsc::Receiver<Sample>,
     publish: watch::Sender<Arc<Snapshot>>,
     observe: impl Fn(&Sample) + Send,
     tick: Duration,
+    mut replans: mpsc::Receiver<Vec<SeriesPlan>>,
 ) {
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            Some(plans) = replans.recv() => {
+                windows.replan(plans);
+                publish.send_replace(Arc::new(windows.snapshot(Instant::now())));
+            }
             sample = samples.recv() => match sample {
                 Some(s) => {
                     windows.record(&s);

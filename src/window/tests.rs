@@ -163,3 +163,39 @@ async fn five_minutes_of_latencies_stay_bounded() {
     let bytes = w.approx_bytes();
     assert!(bytes < 4 * 1024 * 1024, "{bytes} bytes");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replan_keeps_unchanged_windows_and_their_data() {
+    let epoch = Instant::now();
+    let five = Duration::from_secs(300);
+    let mut w = Windows::new(
+        plan(vec![(five, true), (Duration::from_secs(60), true)], vec![]),
+        epoch,
+    );
+    w.record(&sample(epoch, 10, Outcome::Ok));
+    // The 1-minute window goes, a 1-hour one comes, the 5-minute one stays with its sample.
+    w.replan(plan(
+        vec![(five, true), (Duration::from_secs(3600), false)],
+        vec![],
+    ));
+    let snap = w.snapshot(epoch + Duration::from_secs(1));
+    assert_eq!(snap.window("m", "/e", five).unwrap().counts.total, 1);
+    assert_eq!(
+        snap.window("m", "/e", Duration::from_secs(3600))
+            .unwrap()
+            .counts
+            .total,
+        0
+    );
+    assert!(snap.window("m", "/e", Duration::from_secs(60)).is_none());
+    // Other thresholds change what every bucket counts: the series starts afresh.
+    w.replan(plan(vec![(five, true)], vec![Duration::from_millis(100)]));
+    assert_eq!(
+        w.snapshot(epoch + Duration::from_secs(1))
+            .window("m", "/e", five)
+            .unwrap()
+            .counts
+            .total,
+        0
+    );
+}
