@@ -69,6 +69,12 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Print Prometheus recording and alerting rules (multiwindow, multi-burn-rate) for the
+    /// config's objectives, for Prometheus to evaluate across several slamon instances.
+    Rules {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Alert channels.
     Alert {
         #[command(subcommand)]
@@ -142,6 +148,13 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             json,
         } => once::main(&config, monitor, duration, json).await,
         Command::Target { listen } => demo::serve_target(listen).await,
+        Command::Rules { config } => Ok(match load_or_report(&config) {
+            Some(c) => {
+                print!("{}", crate::rules::render(&c));
+                0
+            }
+            None => 2,
+        }),
         Command::Alert {
             command: AlertCommand::Test { config, channel },
         } => alert::test(&config, &channel).await,
