@@ -25,6 +25,11 @@ trap 'kill $target 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 1
 
 cat >"$work/bench.toml" <<TOML
+# Far above the conservative default caps, on purpose: this is a loopback benchmark.
+[server.limits]
+max_rate = "100000/s"
+max_total_rate = "100000/s"
+max_in_flight = 1000
 [[monitors]]
 name = "bench"
 base_url = "http://127.0.0.1:$PORT"

@@ -142,6 +142,7 @@ pub async fn run(
         metrics.registry.clone(),
         ready.clone(),
         api,
+        config.server.auth_token.clone(),
         server_stop.clone(),
     ));
     ready.store(true, Ordering::Release);

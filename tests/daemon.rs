@@ -997,3 +997,42 @@ async fn reload_keeps_unchanged_windows_and_rejects_a_broken_config() {
     daemon.await.unwrap().unwrap();
     stop_t.cancel();
 }
+
+/// With `auth_token`, everything but the probes needs the bearer token.
+#[tokio::test]
+async fn a_token_protects_metrics_and_the_api_but_not_the_probes() {
+    let mut cfg = config(
+        "http://127.0.0.1:9",
+        r#"load = { type = "closed", users = 1 }"#,
+        SLOW_HEALTH,
+        "",
+    );
+    cfg.server.auth_token = Some(slamon::config::model::Secret::new("canary-token".into()));
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let daemon = tokio::spawn(slamon::daemon::run(
+        cfg,
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        shutdown.clone(),
+        Some(tx),
+    ));
+    let base = format!("http://{}", rx.await.unwrap().addr);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let status = |path: &'static str, token: Option<&'static str>| {
+        let mut req = client.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/metrics", None).await, 401);
+    assert_eq!(status("/metrics", Some("wrong")).await, 401);
+    assert_eq!(status("/metrics", Some("canary-token")).await, 200);
+    assert_eq!(status("/api/v1/silences", None).await, 401);
+    assert_eq!(status("/api/v1/silences", Some("canary-token")).await, 200);
+    assert_eq!(status("/healthz", None).await, 200);
+    assert_eq!(status("/readyz", None).await, 200);
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+}

@@ -14,6 +14,7 @@
 
 mod alerting;
 mod error;
+pub mod limits;
 pub mod model;
 mod objectives;
 mod parse;
@@ -53,6 +54,7 @@ pub fn from_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
     }
     let mut templates = TemplateBuilder::new();
     let (server, monitors) = validate::build(&mut doc, &mut templates);
+    limits::check(&mut doc, &server.limits, &monitors);
     let named = monitor_names(&doc);
     let objectives = objectives::read_objectives(&mut doc, &monitors, &named);
     let channels = alerting::read_channels(&mut doc);

@@ -48,6 +48,10 @@ pub struct Server {
     pub external_url: String,
     /// How often objectives are evaluated for alerting.
     pub evaluate_every: Duration,
+    /// Caps on the load monitors may generate.
+    pub limits: super::limits::Limits,
+    /// When set, the API and reload endpoints require `Authorization: Bearer <token>`.
+    pub auth_token: Option<Secret>,
 }
 
 #[derive(Debug)]

@@ -21,6 +21,8 @@ pub struct Server {
     pub state_dir: Option<String>,
     pub external_url: Option<String>,
     pub evaluate_every: Option<Dur>,
+    pub limits: Option<super::limits::RawLimits>,
+    pub auth_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -123,6 +123,21 @@ fn read_server<'i>(doc: &mut Doc<'i>, root: &Node<'i>) -> model::Server {
         evaluate_every,
         listen,
         windows,
+        limits: raw.limits.unwrap_or_default().resolve(),
+        auth_token: match &raw.auth_token {
+            Some(t) => match super::secret::resolve_plain(t) {
+                Ok(v) if !v.is_empty() => Some(model::Secret::new(v)),
+                Ok(_) => {
+                    doc.at(&path.key("auth_token"), "empty token (expected a secret reference, e.g. \"${env:SLAMON_AUTH_TOKEN}\")".to_string());
+                    None
+                }
+                Err(e) => {
+                    doc.at(&path.key("auth_token"), e);
+                    None
+                }
+            },
+            None => None,
+        },
     }
 }
 
