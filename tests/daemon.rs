@@ -1036,3 +1036,104 @@ async fn a_token_protects_metrics_and_the_api_but_not_the_probes() {
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
 }
+
+/// A secret used in headers, a body, a channel and the API token never shows in the logs
+/// (debug level, JSON), the metrics or the API, even while requests fail.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_secret_never_appears_in_any_output() {
+    const CANARY: &str = "canary-5ecret-7f3a";
+    let (t, stop_t) = target().await;
+    t.faults().set(
+        "*",
+        Fault {
+            latency_ms: 0,
+            error_rate: 1.0,
+            status: Some(500),
+        },
+    );
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let file = format!("{dir}/canary.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[server]
+listen = "{metrics_addr}"
+state_dir = "{dir}/state"
+evaluate_every = "1s"
+auth_token = "${{env:SLAMON_CANARY}}"
+[[monitors]]
+name = "m"
+base_url = "{base}"
+headers = {{ X-Api-Key = "${{env:SLAMON_CANARY}}" }}
+duration = "1h"
+schedule = {{ every = "2h" }}
+load = {{ type = "open", rate = "10/s", max_in_flight = 5 }}
+[[monitors.tasks]]
+steps = [{{ name = "login", method = "POST", path = "/api/v1/auth/login?key=${{env:SLAMON_CANARY}}", json = {{ password = "${{env:SLAMON_CANARY}}" }} }}]
+[[objectives]]
+name = "errors"
+monitor = "m"
+window = "10s"
+type = "error_rate"
+below = "1%"
+min_requests = 5
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+hmac_secret = "${{env:SLAMON_CANARY}}"
+headers = {{ Authorization = "Bearer ${{env:SLAMON_CANARY}}" }}
+retry_initial = "100ms"
+"#,
+            base = t.base_url()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_slamon"))
+        .args(["--log-format", "json", "run", "--config", &file])
+        .env("SLAMON_CANARY", CANARY)
+        .env("SLAMON_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let mut served = String::new();
+    for path in ["/metrics", "/api/v1/silences"] {
+        let r = client
+            .get(format!("http://{metrics_addr}{path}"))
+            .bearer_auth(CANARY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        served.push_str(&r.text().await.unwrap());
+    }
+    assert!(
+        served.contains("slamon_requests_total"),
+        "the daemon ran: {served}"
+    );
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        logs.contains("Request failed") && logs.contains("Alert notification queued"),
+        "debug logs were produced: {logs}"
+    );
+    assert!(!logs.contains(CANARY), "the canary leaked into the logs");
+    assert!(
+        !served.contains(CANARY),
+        "the canary leaked into the metrics or the API"
+    );
+    stop_t.cancel();
+}
