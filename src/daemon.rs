@@ -38,7 +38,7 @@ use crate::load::RunTotals;
 use crate::notify::Sender;
 use crate::notify::delivery::{self, DeliveryMetrics, Wakeup};
 use crate::sample::Sample;
-use crate::schedule::{RunEvents, Scheduler};
+use crate::schedule::{RunEvents, RunView, Scheduler};
 use crate::state::Store;
 use crate::window::{self, Snapshot, Windows};
 
@@ -136,7 +136,7 @@ pub async fn run(
     let ready = Arc::new(AtomicBool::new(false));
     let server_stop = CancellationToken::new();
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    let api = crate::export::api::routes(shared.silences.clone(), reload_tx.clone());
+    let api = crate::export::api::routes(shared.silences.clone(), reload_tx.clone(), store.clone());
     let server = tokio::spawn(crate::export::serve(
         listener,
         metrics.registry.clone(),
@@ -283,13 +283,14 @@ impl Stages {
             delivery_stop.clone(),
         ));
         let runs_stop = shared.shutdown.child_token();
-        let scheduler = Scheduler::start(
-            &config,
-            shared.samples.clone(),
-            shared.metrics.clone(),
-            runs_stop.clone(),
-        )
-        .await?;
+        let recorder = Arc::new(RunRecorder {
+            metrics: shared.metrics.clone(),
+            store: shared.store.clone(),
+            objectives: crate::sla::run::run_objectives(&config.objectives),
+            retention: config.server.history_retention,
+        });
+        let scheduler =
+            Scheduler::start(&config, shared.samples.clone(), recorder, runs_stop.clone()).await?;
         Ok(Stages {
             config,
             runs_stop,
@@ -318,22 +319,57 @@ impl Stages {
     }
 }
 
-impl RunEvents for Metrics {
+/// Run events become metrics and, at the end of a run, a row of the run history.
+struct RunRecorder {
+    metrics: Arc<Metrics>,
+    store: Arc<Store>,
+    objectives: Vec<Objective>,
+    retention: Duration,
+}
+
+impl RunEvents for RunRecorder {
     fn started(&self, monitor: &str) {
-        self.runs_started.with_label_values(&[monitor]).inc();
+        self.metrics
+            .runs_started
+            .with_label_values(&[monitor])
+            .inc();
     }
 
     fn skipped(&self, monitor: &str) {
-        self.runs_skipped.with_label_values(&[monitor]).inc();
+        self.metrics
+            .runs_skipped
+            .with_label_values(&[monitor])
+            .inc();
     }
 
-    fn finished(&self, monitor: &str, totals: RunTotals) {
-        self.runs_finished.with_label_values(&[monitor]).inc();
-        self.dropped
+    fn finished(&self, monitor: &str, totals: RunTotals, run: &RunView) {
+        self.metrics
+            .runs_finished
+            .with_label_values(&[monitor])
+            .inc();
+        self.metrics
+            .dropped
             .with_label_values(&[monitor])
             .inc_by(totals.dropped);
-        self.last_run
+        self.metrics
+            .last_run
             .with_label_values(&[monitor])
             .set(crate::export::unix_now());
+        let record = crate::sla::run::record(
+            monitor,
+            run.started_at,
+            run.elapsed,
+            totals,
+            &run.snapshot,
+            &self.objectives,
+        );
+        let store = self.store.clone();
+        let since =
+            chrono::Utc::now() - chrono::Duration::from_std(self.retention).unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.insert_run(&record, since) {
+                tracing::error!(monitor = %record.monitor, "Cannot save the run to the history: {e}");
+            }
+        });
     }
 }

@@ -208,6 +208,20 @@ at_least = "99%""#;
         metric(&body, r#"slamon_dropped_iterations_total{monitor="m"}"#),
         Some(0.0)
     );
+    // The finished run is in the history, judged on its own.
+    let runs: serde_json::Value = serde_json::from_str(
+        &reqwest_get(&format!("http://{}/api/v1/runs?monitor=m", running.addr)).await,
+    )
+    .unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["requests"], 40);
+    assert_eq!(runs[0]["iterations"], 40);
+    assert_eq!(runs[0]["objectives"]["fast"], false);
+    assert_eq!(runs[0]["objectives"]["share"], true);
+    assert!(
+        runs[0]["latency_seconds"]["p50"].as_f64().unwrap() >= 0.12,
+        "{runs}"
+    );
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
     stop_t.cancel();

@@ -7,6 +7,7 @@
 mod alert;
 mod check;
 mod demo;
+mod history;
 mod once;
 mod report;
 
@@ -68,6 +69,17 @@ pub enum Command {
         /// Also write the report as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// The runs the daemon recorded, newest first.
+    History {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only this monitor.
+        #[arg(long)]
+        monitor: Option<String>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
     },
     /// Print Prometheus recording and alerting rules (multiwindow, multi-burn-rate) for the
     /// config's objectives, for Prometheus to evaluate across several slamon instances.
@@ -148,6 +160,11 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             json,
         } => once::main(&config, monitor, duration, json).await,
         Command::Target { listen } => demo::serve_target(listen).await,
+        Command::History {
+            config,
+            monitor,
+            last,
+        } => history::main(&config, monitor.as_deref(), last),
         Command::Rules { config } => Ok(match load_or_report(&config) {
             Some(c) => {
                 print!("{}", crate::rules::render(&c));

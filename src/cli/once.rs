@@ -15,13 +15,11 @@ use tokio_util::sync::CancellationToken;
 use super::report::{Report, print_report};
 use super::{load_or_report, on_signal};
 use crate::config::Config;
-use crate::config::model::Objective;
 use crate::load::{self, RunTotals};
 use crate::sample::Sample;
 use crate::window::{self, Snapshot, Windows};
 
-/// One window long enough to hold any run.
-const RUN_WINDOW: Duration = Duration::from_secs(366 * 86400);
+pub use crate::sla::run::run_objectives;
 
 pub async fn main(
     path: &Path,
@@ -82,9 +80,7 @@ pub async fn run(
     duration: Option<Duration>,
     stop: CancellationToken,
 ) -> RunOutcome {
-    let mut config = config.clone();
-    config.server.windows = vec![RUN_WINDOW];
-    config.objectives = run_objectives(&config.objectives);
+    let config = crate::sla::run::run_config(config);
     let epoch = Instant::now();
     let mut windows = Windows::new(window::plan(&config), epoch);
     let (tx, mut rx) = mpsc::channel::<Sample>(8192);
@@ -137,15 +133,4 @@ pub async fn run(
         failures,
         elapsed: now - epoch,
     }
-}
-
-/// The objectives, judged over the run instead of their own windows.
-pub fn run_objectives(objectives: &[Objective]) -> Vec<Objective> {
-    objectives
-        .iter()
-        .map(|o| Objective {
-            window: RUN_WINDOW,
-            ..o.clone()
-        })
-        .collect()
 }

@@ -48,6 +48,8 @@ pub struct Server {
     pub external_url: String,
     /// How often objectives are evaluated for alerting.
     pub evaluate_every: Duration,
+    /// How long the run history keeps a run.
+    pub history_retention: Duration,
     /// Caps on the load monitors may generate.
     pub limits: super::limits::Limits,
     /// When set, the API and reload endpoints require `Authorization: Bearer <token>`.

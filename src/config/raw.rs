@@ -22,6 +22,7 @@ pub struct Server {
     pub external_url: Option<String>,
     pub evaluate_every: Option<Dur>,
     pub limits: Option<super::limits::RawLimits>,
+    pub history_retention: Option<Dur>,
     pub auth_token: Option<String>,
 }
 

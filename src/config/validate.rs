@@ -123,6 +123,9 @@ fn read_server<'i>(doc: &mut Doc<'i>, root: &Node<'i>) -> model::Server {
         evaluate_every,
         listen,
         windows,
+        history_retention: raw
+            .history_retention
+            .map_or(Duration::from_secs(30 * 86400), |d| d.0),
         limits: raw.limits.unwrap_or_default().resolve(),
         auth_token: match &raw.auth_token {
             Some(t) => match super::secret::resolve_plain(t) {

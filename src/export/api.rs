@@ -8,7 +8,12 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::Arc;
+
+use axum::extract::Query;
+
 use crate::daemon::ReloadRequest;
+use crate::state::Store;
 use serde::Deserialize;
 
 use crate::alert::{Silence, Silences};
@@ -28,14 +33,49 @@ struct NewSilence {
 /// The longest silence the API grants: a forgotten one must not mute paging for good.
 const MAX_SILENCE: std::time::Duration = std::time::Duration::from_secs(7 * 86400);
 
-pub fn routes(silences: Silences, reload: mpsc::Sender<ReloadRequest>) -> Router {
+pub fn routes(
+    silences: Silences,
+    reload: mpsc::Sender<ReloadRequest>,
+    store: Arc<Store>,
+) -> Router {
     let reload = Router::new()
         .route("/-/reload", post(reload_config))
         .with_state(reload);
+    let runs = Router::new()
+        .route("/api/v1/runs", get(list_runs))
+        .with_state(store);
     Router::new()
         .route("/api/v1/silences", get(list).post(create))
         .with_state(silences)
         .merge(reload)
+        .merge(runs)
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    monitor: Option<String>,
+    last: Option<usize>,
+}
+
+/// `GET /api/v1/runs?monitor=NAME&last=N`: the run history, newest first.
+async fn list_runs(
+    State(store): State<Arc<Store>>,
+    Query(q): Query<RunsQuery>,
+) -> impl IntoResponse {
+    let last = q.last.unwrap_or(100).min(10_000);
+    match tokio::task::spawn_blocking(move || store.runs(q.monitor.as_deref(), last)).await {
+        Ok(Ok(runs)) => Json(runs).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
 }
 
 /// `POST /-/reload`: reads the config file again, as SIGHUP does; 200 when it was applied,

@@ -14,7 +14,7 @@
 
 mod runner;
 
-pub use runner::{RunEvents, Scheduler};
+pub use runner::{RunEvents, RunView, Scheduler};
 
 /// Checks a cron expression with the exact parser settings the scheduler uses.
 pub fn parse_cron(expr: &str) -> Result<(), String> {

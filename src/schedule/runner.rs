@@ -15,12 +15,21 @@ use crate::config::model::{Monitor, Schedule};
 use crate::load::{self, RunTotals};
 use crate::sample::Sample;
 use crate::template::Templates;
+use crate::window::{self, Snapshot, Windows};
 
 /// Where run events go (the metrics, in the daemon).
 pub trait RunEvents: Send + Sync + 'static {
     fn started(&self, monitor: &str);
     fn skipped(&self, monitor: &str);
-    fn finished(&self, monitor: &str, totals: RunTotals);
+    fn finished(&self, monitor: &str, totals: RunTotals, run: &RunView);
+}
+
+/// A finished run seen on its own: when it started, how long it took, and its statistics in
+/// one window covering the whole run (see [`crate::sla::run`]).
+pub struct RunView {
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub elapsed: Duration,
+    pub snapshot: Snapshot,
 }
 
 /// Fires a monitor's run unless one is already going.
@@ -62,6 +71,7 @@ impl Scheduler {
             tasks: JoinSet::new(),
             cron: None,
         };
+        let run_plans = window::plan(&crate::sla::run::run_config(config));
         for monitor in &config.monitors {
             let (tx, rx) = mpsc::channel(1);
             let trigger = Trigger {
@@ -76,6 +86,11 @@ impl Scheduler {
                 samples: samples.clone(),
                 events: events.clone(),
                 busy: trigger.busy.clone(),
+                run_plan: run_plans
+                    .iter()
+                    .filter(|p| p.monitor == monitor.name)
+                    .cloned()
+                    .collect(),
             };
             s.tasks.spawn(runner.run(rx, stop.clone()));
             match &monitor.schedule {
@@ -135,6 +150,7 @@ struct Runner {
     samples: mpsc::Sender<Sample>,
     events: Arc<dyn RunEvents>,
     busy: Arc<AtomicBool>,
+    run_plan: Vec<window::SeriesPlan>,
 }
 
 impl Runner {
@@ -177,16 +193,38 @@ impl Runner {
         let name = &self.monitor.name;
         self.events.started(name);
         tracing::info!(monitor = %name, duration = ?self.monitor.duration, "Run started.");
+        let started_at = chrono::Utc::now();
+        let start = tokio::time::Instant::now();
+        // The run's own statistics, for its history record; every sample goes on to the windows.
+        let (tx, mut rx) = mpsc::channel::<Sample>(1024);
+        let forward = self.samples.clone();
+        let mut windows = Windows::new(self.run_plan.clone(), start);
+        let collector = tokio::spawn(async move {
+            while let Some(s) = rx.recv().await {
+                windows.record(&s);
+                let _ = forward.send(s).await;
+            }
+            windows
+        });
         let totals = load::run(
             self.monitor.clone(),
             self.templates.clone(),
             client.clone(),
-            self.samples.clone(),
+            tx,
             self.monitor.duration,
             stop.child_token(),
         )
         .await;
+        let snapshot = match collector.await {
+            Ok(mut w) => w.snapshot(tokio::time::Instant::now()),
+            Err(_) => Snapshot::default(),
+        };
+        let run = RunView {
+            started_at,
+            elapsed: start.elapsed(),
+            snapshot,
+        };
         tracing::info!(monitor = %name, iterations = totals.iterations, dropped = totals.dropped, "Run finished.");
-        self.events.finished(name, totals);
+        self.events.finished(name, totals, &run);
     }
 }

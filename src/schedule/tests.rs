@@ -23,7 +23,7 @@ impl RunEvents for Counts {
     fn skipped(&self, _: &str) {
         self.skipped.fetch_add(1, Ordering::SeqCst);
     }
-    fn finished(&self, _: &str, _: RunTotals) {
+    fn finished(&self, _: &str, _: RunTotals, _: &RunView) {
         self.finished.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -8,6 +8,8 @@
 //!   0 or 1. Throughput with no request is 0, which is a fact.
 //! - Pure functions, owned by their caller. Alert states build on these results.
 
+pub mod run;
+
 use std::time::Duration;
 
 use crate::config::model::{Objective, ObjectiveKind};

@@ -51,6 +51,7 @@
 
 mod alerts;
 mod outbox;
+mod runs;
 mod store;
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode};
 
 /// The schema this build reads and writes, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long delivered and abandoned outbox rows are kept: long enough that a restart (or a
 /// replay by the alert engine) enqueuing the same key again is recognised as a duplicate.
@@ -47,6 +47,20 @@ CREATE TABLE alert_state (
     json TEXT NOT NULL
 ) WITHOUT ROWID;
 PRAGMA user_version = 1;
+COMMIT;
+";
+
+/// Version 2 adds the run history.
+const SCHEMA_V2: &str = "
+BEGIN IMMEDIATE;
+CREATE TABLE runs (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    monitor    TEXT    NOT NULL,
+    started_at INTEGER NOT NULL,
+    record     TEXT    NOT NULL
+);
+CREATE INDEX runs_by_monitor ON runs (monitor, started_at);
+PRAGMA user_version = 2;
 COMMIT;
 ";
 
@@ -170,6 +184,11 @@ fn migrate(conn: &Connection, version: i64) -> Result<(), StateError> {
                 ));
             }
             conn.execute_batch(SCHEMA)?;
+            conn.execute_batch(SCHEMA_V2)?;
+            Ok(())
+        }
+        1 => {
+            conn.execute_batch(SCHEMA_V2)?;
             Ok(())
         }
         found => Err(StateError::UnknownSchema { found }),

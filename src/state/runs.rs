@@ -1,0 +1,49 @@
+//! The run history: one row per finished run, kept for the configured retention.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::store::{StateError, Store};
+use crate::sla::run::RunRecord;
+
+impl Store {
+    /// Adds a finished run and drops runs older than `retain_since`.
+    pub fn insert_run(
+        &self,
+        run: &RunRecord,
+        retain_since: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        let json = serde_json::to_string(run).map_err(|e| StateError::Unusable(e.to_string()))?;
+        let conn = self.conn();
+        {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute(
+                "INSERT INTO runs (monitor, started_at, record) VALUES (?1, ?2, ?3)",
+                params![run.monitor, run.started_at.timestamp_millis(), json],
+            )?;
+            tx.execute(
+                "DELETE FROM runs WHERE started_at < ?1",
+                params![retain_since.timestamp_millis()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        }
+    }
+
+    /// The last `last` runs, newest first, of one monitor or of all.
+    pub fn runs(&self, monitor: Option<&str>, last: usize) -> Result<Vec<RunRecord>, StateError> {
+        let conn = self.conn();
+        {
+            let mut stmt = conn.prepare("SELECT record FROM runs WHERE ?1 IS NULL OR monitor = ?1 ORDER BY started_at DESC, id DESC LIMIT ?2")?;
+            let rows =
+                stmt.query_map(params![monitor, last as i64], |row| row.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                if let Ok(r) = serde_json::from_str(&row?) {
+                    out.push(r);
+                }
+            }
+            Ok(out)
+        }
+    }
+}
