@@ -56,7 +56,8 @@ impl Engine {
         silences: Silences,
     ) -> Self {
         let mut keys = Vec::new();
-        for (i, o) in config.objectives.iter().enumerate() {
+        for i in dependency_order(&config.objectives) {
+            let o = &config.objectives[i];
             keys.push((
                 o.name.to_string(),
                 AlertKey {
@@ -248,11 +249,13 @@ impl Engine {
 
     /// Dependencies firing, a silence, or a maintenance window hold firing notifications back.
     fn suppressed(&self, o: &Objective, now: DateTime<Utc>) -> bool {
-        let parent_firing = o
-            .alert
-            .depends_on
-            .iter()
-            .any(|d| self.states.get(&**d).is_some_and(AlertState::is_firing));
+        // A parent already breaching (pending) counts too: with a longer `for`, it would
+        // otherwise fire after its children and the children would page first.
+        let parent_firing = o.alert.depends_on.iter().any(|d| {
+            self.states.get(&**d).is_some_and(|s| {
+                matches!(s, AlertState::Firing { .. } | AlertState::Pending { .. })
+            })
+        });
         parent_firing
             || self.silences.covers(&o.monitor, &o.name, now)
             || in_maintenance(&self.config.maintenance, &o.monitor, now)
@@ -364,6 +367,34 @@ impl Engine {
             deliveries,
         }
     }
+}
+
+/// Objectives in an order where each comes after those it depends on, so a child sees its
+/// parent's state of this evaluation, not the previous one. A cycle keeps file order.
+fn dependency_order(objectives: &[Objective]) -> Vec<usize> {
+    let mut placed: Vec<usize> = Vec::with_capacity(objectives.len());
+    while placed.len() < objectives.len() {
+        let before = placed.len();
+        for (i, o) in objectives.iter().enumerate() {
+            let ready = o.alert.depends_on.iter().all(|d| {
+                objectives
+                    .iter()
+                    .position(|p| p.name == *d)
+                    .is_none_or(|j| placed.contains(&j))
+            });
+            if !placed.contains(&i) && ready {
+                placed.push(i);
+            }
+        }
+        if placed.len() == before {
+            placed.extend(
+                (0..objectives.len())
+                    .filter(|i| !placed.contains(i))
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+    placed
 }
 
 pub fn burn_key(o: &Objective, r: &BurnRateAlert) -> String {

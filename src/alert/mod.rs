@@ -28,5 +28,31 @@ pub use silence::{Silence, Silences};
 pub use task::{load_states, run};
 pub use verdict::HYSTERESIS;
 
+/// The verdict of an availability objective at `target` observing `value`.
+#[cfg(test)]
+pub(crate) fn verdict_for_test(value: f64, target: f64) -> state::Verdict {
+    let text = format!(
+        "[[monitors]]\nname = \"m\"\nbase_url = \"http://127.0.0.1:9\"\nduration = \"1m\"\nschedule = {{ every = \"5m\" }}\nload = {{ type = \"closed\", users = 1 }}\n[[monitors.tasks]]\nsteps = [{{ path = \"/\" }}]\n[[objectives]]\nname = \"a\"\nmonitor = \"m\"\nwindow = \"5m\"\ntype = \"availability\"\nat_least = \"{}%\"\n",
+        target * 100.0
+    );
+    let config = crate::config::from_str(&text, std::path::Path::new("t.toml")).expect("valid");
+    let total = 1_000_000u64;
+    let bad = ((1.0 - value) * total as f64).round() as u64;
+    let w = crate::window::WindowStats {
+        length: std::time::Duration::from_secs(300),
+        observed: std::time::Duration::from_secs(300),
+        counts: crate::window::Counts {
+            total,
+            failed: bad,
+            unavailable: bad,
+            ..Default::default()
+        },
+        thresholds: vec![],
+        quantiles: vec![],
+        max_seconds: None,
+    };
+    verdict::objective_verdict(&config.objectives[0], &w).0
+}
+
 #[cfg(test)]
 mod tests;

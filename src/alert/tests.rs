@@ -425,3 +425,40 @@ budget_period = "30d"
         ]
     );
 }
+
+#[test]
+fn a_100_percent_target_resolves_once_met() {
+    use crate::alert::verdict_for_test as verdict;
+    assert_eq!(verdict(1.0, 1.0), Verdict::Recovered);
+    assert_eq!(verdict(0.999, 1.0), Verdict::Breach);
+    // 99%: within 5% of the 1% budget from the threshold is not yet recovered.
+    assert_eq!(verdict(0.9901, 0.99), Verdict::Marginal);
+    assert_eq!(verdict(0.9999, 0.99), Verdict::Recovered);
+}
+
+#[test]
+fn a_child_waits_while_its_parent_is_pending() {
+    // Orders depends on login; login has a `for`, orders has none.
+    let text = CONFIG.replace(
+        "labels = { severity = \"page\" }",
+        "labels = { severity = \"page\" }\nfor = \"1m\"",
+    );
+    let config = crate::config::from_str(&text, Path::new("t.toml")).unwrap();
+    let mut e = Engine::new(Arc::new(config), BTreeMap::new(), Silences::default());
+    // Both fail: login is pending (for 1m), so orders must not page yet.
+    assert!(
+        e.evaluate(&snapshot((10, 10), (10, 10)), day(0), None)
+            .is_empty()
+    );
+    assert!(matches!(
+        e.states["login works"],
+        AlertState::Pending { .. }
+    ));
+    // A minute later login fires; orders is still held back.
+    let out = e.evaluate(&snapshot((10, 10), (10, 10)), day(60), None);
+    let names: Vec<&str> = out
+        .iter()
+        .map(|o| o.notification.objective.as_str())
+        .collect();
+    assert_eq!(names, vec!["login works"]);
+}

@@ -30,7 +30,8 @@ pub fn objective_verdict(o: &Objective, w: &WindowStats) -> (Verdict, Option<f64
             value < t * (1.0 - HYSTERESIS)
         }
         ObjectiveKind::LatencyShare { .. } | ObjectiveKind::Availability { .. } => {
-            1.0 - value < (1.0 - t) * (1.0 - HYSTERESIS)
+            // `<=`: at a 100% target there is no band to be inside, and met is recovered.
+            1.0 - value <= (1.0 - t) * (1.0 - HYSTERESIS)
         }
         ObjectiveKind::Throughput { .. } => value >= t * (1.0 + HYSTERESIS),
     };

@@ -172,7 +172,8 @@ fn declared_endpoints(doc: &Doc<'_>, monitor: &str) -> Vec<String> {
 pub fn default_min_requests(kind: &ObjectiveKind) -> u64 {
     match kind {
         ObjectiveKind::Latency { percentile, .. } => {
-            ((1.0 / (1.0 - percentile / 100.0)).ceil() as u64).max(10)
+            // Less a hair, so 1 / (1 - 0.9) = 10.000000000000002 rounds to 10, not 11.
+            ((1.0 / (1.0 - percentile / 100.0) - 1e-9).ceil() as u64).max(10)
         }
         ObjectiveKind::Throughput { .. } => 0,
         _ => 10,
@@ -211,6 +212,13 @@ fn alert_policy<'i>(
         }
         (Some(period), rates) => Some(budget_policy(doc, period.0, rates.as_deref(), kind, path)?),
     };
+    if c.repeat.is_some_and(|r| r.0.is_zero()) {
+        doc.at(
+            &path.key("repeat"),
+            "zero repeat would send at every evaluation (expected e.g. \"4h\")".to_string(),
+        );
+        ok = false;
+    }
     ok.then(|| AlertPolicy {
         for_: c.for_.map_or(Duration::ZERO, |d| d.0),
         repeat: c.repeat.map_or(DEFAULT_REPEAT, |d| d.0),
@@ -323,7 +331,16 @@ fn objective_kind<'i>(
             under: s.under.0,
             at_least: s.at_least.0,
         },
-        raw::ObjectiveKind::ErrorRate(e) => ObjectiveKind::ErrorRate { below: e.below.0 },
+        raw::ObjectiveKind::ErrorRate(e) => {
+            if e.below.0 <= 0.0 {
+                doc.at(
+                    &path.key("below"),
+                    "0% can never be met (expected a share above 0%, e.g. \"1%\")".to_string(),
+                );
+                return None;
+            }
+            ObjectiveKind::ErrorRate { below: e.below.0 }
+        }
         raw::ObjectiveKind::Availability(a) => ObjectiveKind::Availability {
             at_least: a.at_least.0,
         },

@@ -242,6 +242,7 @@ pub fn describe_value(value: Option<f64>, unit: &str) -> String {
         // Four decimals of a percent tell 99.99% from 99.999%, which matters for availability.
         "ratio" => format!("{}%", trimmed(v * 100.0, 4)),
         "per_second" => format!("{}/s", trimmed(v, 2)),
+        "burn_rate" => format!("{}x", trimmed(v, 1)),
         "" => trimmed(v, 3),
         other => format!("{} {other}", trimmed(v, 3)),
     }
