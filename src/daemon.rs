@@ -213,6 +213,10 @@ async fn reload(
     warn_about_restart_only_settings(&stages.config, &next);
     let engine = stages.stop().await;
     let carried = engine.carried_states(&next);
+    let retired = engine.retire(&next, chrono::Utc::now());
+    if !retired.is_empty() {
+        crate::alert::enqueue(&shared.store, retired).await;
+    }
     let _ = replan.send(window::plan(&next)).await;
     objectives.send_replace(Arc::new(next.objectives.clone()));
     shared.metrics.initialize(&next);

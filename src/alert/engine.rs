@@ -94,6 +94,45 @@ impl Engine {
         }
     }
 
+    /// Resolves for the alerts a reload ends: firing (and announced) alerts whose objective is
+    /// gone or changed in `next`. Without them a receiver would keep an incident open forever.
+    pub fn retire(&self, next: &Config, now: DateTime<Utc>) -> Vec<Outgoing> {
+        let carried = self.carried_states(next);
+        let mut out = Vec::new();
+        for (key, ak) in &self.keys {
+            let Some(AlertState::Firing {
+                since,
+                last_sent: Some(_),
+                ..
+            }) = self.states.get(key)
+            else {
+                continue;
+            };
+            if carried.contains_key(key) {
+                continue;
+            }
+            let o = &self.config.objectives[ak.objective];
+            let (threshold, window) = match ak
+                .burn
+                .and_then(|j| o.alert.budget.as_ref()?.burn_rates.get(j))
+            {
+                Some(r) => (
+                    r.factor,
+                    format!("{}/{}", window_label(r.long), window_label(r.short)),
+                ),
+                None => (crate::sla::threshold(&o.kind), window_label(o.window)),
+            };
+            let event = Event::Resolved {
+                since: *since,
+                at: now,
+            };
+            let mut n = self.notification(o, ak, key, event, None, threshold, window);
+            n.summary = format!("{} (no longer monitored after a config reload)", n.summary);
+            out.push(self.route(n, key, event));
+        }
+        out
+    }
+
     /// The states of alerts whose objective is unchanged in `next` (same monitor, endpoint,
     /// window and kind), for a reload to carry over; a changed objective starts afresh.
     pub fn carried_states(&self, next: &Config) -> BTreeMap<String, AlertState> {

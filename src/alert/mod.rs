@@ -25,7 +25,7 @@ pub use engine::{Engine, Outgoing, burn_key, fingerprint};
 pub use metrics::AlertMetrics;
 pub use notification::{Notification, PAYLOAD_VERSION, Status};
 pub use silence::{Silence, Silences};
-pub use task::{load_states, run};
+pub use task::{enqueue, load_states, run};
 pub use verdict::HYSTERESIS;
 
 /// The verdict of an availability objective at `target` observing `value`.

@@ -66,7 +66,8 @@ pub async fn run(
     engine
 }
 
-async fn enqueue(store: &Arc<Store>, out: Vec<Outgoing>) {
+/// Commits notifications to the outbox.
+pub async fn enqueue(store: &Arc<Store>, out: Vec<Outgoing>) {
     let store = store.clone();
     let done = tokio::task::spawn_blocking(move || {
         for o in &out {

@@ -462,3 +462,35 @@ fn a_child_waits_while_its_parent_is_pending() {
         .collect();
     assert_eq!(names, vec!["login works"]);
 }
+
+#[test]
+fn a_reload_that_drops_a_firing_objective_resolves_it() {
+    let mut e = engine();
+    assert_eq!(
+        e.evaluate(&snapshot((10, 10), (10, 0)), day(0), None).len(),
+        1
+    );
+    // The new config drops "login works" (and with it the dependency of "orders work").
+    let i = CONFIG
+        .find("[[objectives]]\nname = \"login works\"")
+        .unwrap();
+    let j = CONFIG
+        .find("[[objectives]]\nname = \"orders work\"")
+        .unwrap();
+    let next =
+        format!("{}{}", &CONFIG[..i], &CONFIG[j..]).replace("depends_on = [\"login works\"]\n", "");
+    let next = crate::config::from_str(&next, Path::new("t.toml")).unwrap();
+    let out = e.retire(&next, day(30));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].notification.objective, "login works");
+    assert_eq!(out[0].notification.status, Status::Resolved);
+    assert!(out[0].notification.summary.contains("config reload"));
+    // Unchanged objectives carry their state over instead.
+    assert!(
+        e.retire(
+            &crate::config::from_str(CONFIG, Path::new("t.toml")).unwrap(),
+            day(30)
+        )
+        .is_empty()
+    );
+}

@@ -49,6 +49,18 @@ pub fn evaluate(o: &Objective, w: &WindowStats) -> Evaluation {
     }
 }
 
+/// The objective's threshold, in the unit of its value.
+pub fn threshold(kind: &ObjectiveKind) -> f64 {
+    match *kind {
+        ObjectiveKind::Latency { below, .. } => below.as_secs_f64(),
+        ObjectiveKind::LatencyShare { at_least, .. } | ObjectiveKind::Availability { at_least } => {
+            at_least
+        }
+        ObjectiveKind::ErrorRate { below } => below,
+        ObjectiveKind::Throughput { at_least } => at_least,
+    }
+}
+
 /// Evaluates every objective on the snapshot, in config order.
 pub fn evaluate_all<'a>(
     objectives: &'a [Objective],
