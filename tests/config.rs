@@ -36,6 +36,7 @@ fn setup() {
         unsafe {
             std::env::set_var("SLAMON_TARGET", "http://127.0.0.1:8080");
             std::env::set_var("SLAMON_API_TOKEN", "docs-example-token");
+            std::env::set_var("PROBE_PASSWORD", "docs-example-password");
             // config/examples/alerting.toml and docs/alerting.md route to these.
             std::env::set_var("SLAMON_WEBHOOK_URL", "http://127.0.0.1:9000/hook");
             std::env::set_var("SLAMON_ALERTMANAGER_URL", "http://127.0.0.1:9093");
@@ -83,26 +84,27 @@ fn toml_blocks(markdown: &str) -> Vec<(usize, String)> {
 #[test]
 fn every_toml_block_of_the_configuration_docs_loads() {
     setup();
-    let doc = "docs/configuration.md";
-    let markdown = fs::read_to_string(doc).expect("docs/configuration.md is readable");
-    let blocks = toml_blocks(&markdown);
-    assert!(
-        blocks.len() >= 5,
-        "expected the docs to show several examples, found {}",
-        blocks.len()
-    );
-    let mut failures = Vec::new();
-    for (line, text) in &blocks {
-        let name = PathBuf::from(format!("{doc}:block at line {line}"));
-        if let Err(e) = config::from_str(text, &name) {
-            failures.push(describe(&e));
+    for doc in ["docs/configuration.md", "docs/alerting.md", "README.md"] {
+        let markdown = fs::read_to_string(doc).unwrap_or_else(|e| panic!("{doc} is readable: {e}"));
+        let blocks = toml_blocks(&markdown);
+        assert!(!blocks.is_empty(), "expected {doc} to show examples");
+        let mut failures = Vec::new();
+        // The README also shows fragments (one `[server]` key for systemd): whole configs only.
+        for (line, text) in blocks
+            .iter()
+            .filter(|(_, t)| doc != "README.md" || t.contains("[[monitors]]"))
+        {
+            let name = PathBuf::from(format!("{doc}:block at line {line}"));
+            if let Err(e) = config::from_str(text, &name) {
+                failures.push(describe(&e));
+            }
         }
+        assert!(
+            failures.is_empty(),
+            "examples in {doc} that do not load:\n{}",
+            failures.join("\n")
+        );
     }
-    assert!(
-        failures.is_empty(),
-        "examples in {doc} that do not load:\n{}",
-        failures.join("\n")
-    );
 }
 
 fn toml_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
