@@ -494,3 +494,41 @@ fn a_reload_that_drops_a_firing_objective_resolves_it() {
         .is_empty()
     );
 }
+
+/// The webhook payload is a contract with receivers: version 1 is pinned field by field.
+#[test]
+fn the_webhook_payload_matches_its_version_1_snapshot() {
+    let n = Notification {
+        version: PAYLOAD_VERSION,
+        status: Status::Firing,
+        fingerprint: "5f1c2a9d0b7e4c13".into(),
+        alertname: "checkout p95".into(),
+        monitor: "shop".into(),
+        endpoint: Some("/api/v1/orders".into()),
+        objective: "checkout p95".into(),
+        objective_type: "latency".into(),
+        summary: "p95 < 500ms".into(),
+        observed: Some(0.812),
+        threshold: 0.5,
+        unit: "seconds".into(),
+        window: "5m".into(),
+        labels: [
+            ("severity".to_string(), "page".to_string()),
+            ("team".to_string(), "shop".to_string()),
+        ]
+        .into(),
+        started_at: Utc
+            .with_ymd_and_hms(2026, 12, 3, 10, 0, 0)
+            .single()
+            .unwrap(),
+        ended_at: None,
+        link: "http://127.0.0.1:9464/metrics".into(),
+    };
+    let snapshot: serde_json::Value = serde_json::from_str(include_str!(
+        "../../tests/snapshots/webhook-payload-v1.json"
+    ))
+    .unwrap();
+    assert_eq!(serde_json::to_value(&n).unwrap(), snapshot);
+    let back: Notification = serde_json::from_value(snapshot).unwrap();
+    assert_eq!(back, n);
+}
