@@ -170,7 +170,10 @@ pub async fn run(
     tracing::info!("Shutting down: waiting for runs in progress to finish.");
     crate::systemd::stopping();
     ready.store(false, Ordering::Release);
-    stages.stop().await;
+    let grace = stages.config.server.shutdown_grace;
+    if tokio::time::timeout(grace, stages.stop()).await.is_err() {
+        tracing::warn!(grace = ?grace, "Runs, alerts and deliveries did not finish within the shutdown grace period; stopping anyway. Undelivered notifications stay in the outbox.");
+    }
     drop(shared);
     drop(replan_tx);
     let _ = aggregator.await;

@@ -1151,3 +1151,57 @@ retry_initial = "100ms"
     );
     stop_t.cancel();
 }
+
+/// SIGTERM with requests in flight: no new request starts, those in flight finish and are
+/// counted, and the daemon stops well within its grace period.
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_lets_requests_in_flight_finish_and_loses_none() {
+    let (t, stop_t) = target().await;
+    t.faults().set(
+        "/health",
+        Fault {
+            latency_ms: 1500,
+            error_rate: 0.0,
+            status: None,
+        },
+    );
+    let mut cfg = config(
+        &t.base_url(),
+        r#"load = { type = "open", rate = "10/s", max_in_flight = 50 }"#,
+        SLOW_HEALTH,
+        "",
+    );
+    Arc::get_mut(&mut cfg.monitors[0]).unwrap().duration = Duration::from_secs(600);
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let daemon = tokio::spawn(slamon::daemon::run(
+        cfg,
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        shutdown.clone(),
+        Some(tx),
+    ));
+    let running = rx.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let started = std::time::Instant::now();
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+    let took = started.elapsed();
+    // The last requests were sent just before the stop and take 1.5 s.
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    let snapshot = running.snapshots.borrow().clone();
+    let recorded = snapshot
+        .window("m", "/health", Duration::from_secs(60))
+        .unwrap()
+        .counts
+        .total;
+    assert!(recorded >= 8, "{recorded}");
+    assert_eq!(
+        recorded,
+        t.hits("/health"),
+        "every request the target served is in the windows"
+    );
+    stop_t.cancel();
+}

@@ -48,6 +48,9 @@ pub struct Server {
     pub external_url: String,
     /// How often objectives are evaluated for alerting.
     pub evaluate_every: Duration,
+    /// How long shutdown waits for runs in progress, the last alert evaluation and a last
+    /// delivery pass.
+    pub shutdown_grace: Duration,
     /// How long the run history keeps a run.
     pub history_retention: Duration,
     /// Caps on the load monitors may generate.

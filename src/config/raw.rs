@@ -23,6 +23,7 @@ pub struct Server {
     pub evaluate_every: Option<Dur>,
     pub limits: Option<super::limits::RawLimits>,
     pub history_retention: Option<Dur>,
+    pub shutdown_grace: Option<Dur>,
     pub auth_token: Option<String>,
 }
 

@@ -123,6 +123,7 @@ fn read_server<'i>(doc: &mut Doc<'i>, root: &Node<'i>) -> model::Server {
         evaluate_every,
         listen,
         windows,
+        shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(30), |d| d.0),
         history_retention: raw
             .history_retention
             .map_or(Duration::from_secs(30 * 86400), |d| d.0),
