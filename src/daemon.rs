@@ -100,10 +100,19 @@ pub async fn run(
         objectives_rx,
     )?))?;
 
+    let dir = config.server.state_dir.clone();
+    let store = Arc::new(
+        tokio::task::spawn_blocking(move || Store::open(&dir))
+            .await
+            .map_err(|e| DaemonError::Server(std::io::Error::other(e)))??,
+    );
+
     let (sample_tx, sample_rx) = mpsc::channel(SAMPLE_BUFFER);
     let (replan_tx, replan_rx) = mpsc::channel(4);
-    let windows = Windows::new(window::plan(&config), Instant::now());
+    let mut windows = Windows::new(window::plan(&config), Instant::now());
+    restore_windows(&store, &mut windows);
     let observer = metrics.clone();
+    let saver = store.clone();
     let aggregator = tokio::spawn(window::run(
         windows,
         sample_rx,
@@ -111,14 +120,13 @@ pub async fn run(
         move |s| observer.observe(s),
         SNAPSHOT_TICK,
         replan_rx,
+        config.server.save_every,
+        move |saved| {
+            let store = saver.clone();
+            tokio::task::spawn_blocking(move || save_windows(&store, &saved));
+        },
     ));
 
-    let dir = config.server.state_dir.clone();
-    let store = Arc::new(
-        tokio::task::spawn_blocking(move || Store::open(&dir))
-            .await
-            .map_err(|e| DaemonError::Server(std::io::Error::other(e)))??,
-    );
     let shared = Shared {
         alert_metrics: Arc::new(AlertMetrics::new(&metrics.registry)?),
         delivery_metrics: DeliveryMetrics::new(&metrics.registry)?,
@@ -176,7 +184,10 @@ pub async fn run(
     }
     drop(shared);
     drop(replan_tx);
-    let _ = aggregator.await;
+    if let Ok(windows) = aggregator.await {
+        let saved = windows.save();
+        let _ = tokio::task::spawn_blocking(move || save_windows(&store, &saved)).await;
+    }
     server_stop.cancel();
     let _ = watchdog.await;
     match server.await {
@@ -185,6 +196,36 @@ pub async fn run(
     }
     tracing::info!("Stopped.");
     Ok(())
+}
+
+/// Windows saved by the previous process (every `save_every`, and at shutdown) come back, so a
+/// restart, even `kill -9`, loses at most one interval of samples.
+fn restore_windows(store: &Store, windows: &mut Windows) {
+    match store.load_windows() {
+        Ok(Some(json)) => match serde_json::from_str(&json) {
+            Ok(saved) => {
+                let n = windows.restore(&saved);
+                tracing::info!(
+                    windows = n,
+                    "Restored the sliding windows saved before the restart."
+                );
+            }
+            Err(e) => tracing::warn!("The saved windows are unreadable, so they start empty: {e}"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!("Cannot read the saved windows, so they start empty: {e}"),
+    }
+}
+
+fn save_windows(store: &Store, saved: &window::SavedWindows) {
+    match serde_json::to_string(saved) {
+        Ok(json) => {
+            if let Err(e) = store.save_windows(&json) {
+                tracing::error!("Cannot save the sliding windows: {e}");
+            }
+        }
+        Err(e) => tracing::error!("Cannot encode the sliding windows: {e}"),
+    }
 }
 
 /// Reads the config file again. Valid: the stages restart on it. Invalid: the old ones go on.

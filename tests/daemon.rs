@@ -1205,3 +1205,76 @@ async fn shutdown_lets_requests_in_flight_finish_and_loses_none() {
     );
     stop_t.cancel();
 }
+
+/// The windows survive a restart: a graceful one (saved at shutdown) and `kill -9` (saved
+/// every `save_every`), losing at most one interval of samples.
+#[tokio::test(flavor = "multi_thread")]
+async fn windows_survive_a_graceful_restart_and_kill_9() {
+    let (t, stop_t) = target().await;
+    let state = state_dir();
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let text = format!(
+        "[server]\nlisten = \"{metrics_addr}\"\nstate_dir = \"{state}\"\nwindows = [\"1m\"]\nsave_every = \"1s\"\n[[monitors]]\nname = \"m\"\nbase_url = \"{}\"\nduration = \"2s\"\nschedule = {{ every = \"1h\" }}\n{OPEN}\n{SLOW_HEALTH}\n",
+        t.base_url()
+    );
+    let file = std::path::Path::new(&state).with_extension("toml");
+    std::fs::write(&file, &text).unwrap();
+    let count = |body: &str| {
+        metric(
+            body,
+            r#"slamon_latency_seconds_count{monitor="m",endpoint="/health",window="1m"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    let scrape = || async { reqwest_get(&format!("http://{metrics_addr}/metrics")).await };
+
+    // Graceful: a 2 s run of 40 requests, a clean stop, a start on the same state.
+    let cfg = slamon::config::load(&file).unwrap();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(slamon::daemon::run(
+        cfg,
+        TcpListener::bind(&metrics_addr).await.unwrap(),
+        shutdown.clone(),
+        None,
+    ));
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_eq!(count(&scrape().await), 40.0);
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+
+    // kill -9 of the binary after the next run (40 more, saved within a second).
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_slamon"))
+            .args(["run", "--config", file.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let restored = count(&scrape().await);
+    assert!(
+        restored >= 40.0,
+        "the gracefully saved 40 are back: {restored}"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(count(&scrape().await), 80.0);
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+
+    let _again = Child(
+        Command::new(env!("CARGO_BIN_EXE_slamon"))
+            .args(["run", "--config", file.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after_kill = count(&scrape().await);
+    assert!(
+        after_kill >= 80.0,
+        "all 80 were saved before the kill: {after_kill}"
+    );
+    stop_t.cancel();
+}

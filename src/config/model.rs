@@ -51,6 +51,8 @@ pub struct Server {
     /// How long shutdown waits for runs in progress, the last alert evaluation and a last
     /// delivery pass.
     pub shutdown_grace: Duration,
+    /// How often the sliding windows are saved to the state store.
+    pub save_every: Duration,
     /// How long the run history keeps a run.
     pub history_retention: Duration,
     /// Caps on the load monitors may generate.

@@ -24,6 +24,7 @@ pub struct Server {
     pub limits: Option<super::limits::RawLimits>,
     pub history_retention: Option<Dur>,
     pub shutdown_grace: Option<Dur>,
+    pub save_every: Option<Dur>,
     pub auth_token: Option<String>,
 }
 

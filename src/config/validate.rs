@@ -124,6 +124,10 @@ fn read_server<'i>(doc: &mut Doc<'i>, root: &Node<'i>) -> model::Server {
         listen,
         windows,
         shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(30), |d| d.0),
+        save_every: raw
+            .save_every
+            .map_or(Duration::from_secs(10), |d| d.0)
+            .max(Duration::from_secs(1)),
         history_retention: raw
             .history_retention
             .map_or(Duration::from_secs(30 * 86400), |d| d.0),

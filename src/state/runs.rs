@@ -47,3 +47,23 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// Replaces the saved windows.
+    pub fn save_windows(&self, json: &str) -> Result<(), StateError> {
+        let conn = self.conn();
+        conn.execute("INSERT INTO windows (key, json) VALUES ('all', ?1) ON CONFLICT (key) DO UPDATE SET json = excluded.json", params![json])?;
+        Ok(())
+    }
+
+    /// The windows saved last, if any.
+    pub fn load_windows(&self) -> Result<Option<String>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT json FROM windows WHERE key = 'all'")?;
+        let mut rows = stmt.query([])?;
+        Ok(match rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
+    }
+}

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ErrorCode};
 
 /// The schema this build reads and writes, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long delivered and abandoned outbox rows are kept: long enough that a restart (or a
 /// replay by the alert engine) enqueuing the same key again is recognised as a duplicate.
@@ -61,6 +61,17 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_by_monitor ON runs (monitor, started_at);
 PRAGMA user_version = 2;
+COMMIT;
+";
+
+/// Version 3 adds the saved sliding windows.
+const SCHEMA_V3: &str = "
+BEGIN IMMEDIATE;
+CREATE TABLE windows (
+    key  TEXT PRIMARY KEY,
+    json TEXT NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 3;
 COMMIT;
 ";
 
@@ -185,10 +196,16 @@ fn migrate(conn: &Connection, version: i64) -> Result<(), StateError> {
             }
             conn.execute_batch(SCHEMA)?;
             conn.execute_batch(SCHEMA_V2)?;
+            conn.execute_batch(SCHEMA_V3)?;
             Ok(())
         }
         1 => {
             conn.execute_batch(SCHEMA_V2)?;
+            conn.execute_batch(SCHEMA_V3)?;
+            Ok(())
+        }
+        2 => {
+            conn.execute_batch(SCHEMA_V3)?;
             Ok(())
         }
         found => Err(StateError::UnknownSchema { found }),

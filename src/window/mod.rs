@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 pub use ring::Counts;
+pub use ring::SavedRing;
 pub use snapshot::{QUANTILES, SeriesStats, Snapshot, WindowStats};
 
 use crate::config::Config;
@@ -124,6 +125,23 @@ pub struct Windows {
     series: HashMap<(Arc<str>, Arc<str>), Series>,
     order: Vec<(Arc<str>, Arc<str>)>,
     epoch: Instant,
+    /// The wall clock at `epoch`, to save buckets by their real time.
+    epoch_wall_ms: i64,
+    /// How far before `epoch` restored data reaches: it counts as observed time.
+    restored: Duration,
+}
+
+/// Every window of every series, as the state store keeps them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SavedWindows {
+    pub series: Vec<SavedSeries>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct SavedSeries {
+    pub monitor: String,
+    pub endpoint: String,
+    pub windows: Vec<ring::SavedRing>,
 }
 
 impl Windows {
@@ -144,7 +162,50 @@ impl Windows {
             series,
             order,
             epoch,
+            epoch_wall_ms: chrono::Utc::now().timestamp_millis(),
+            restored: Duration::ZERO,
         }
+    }
+
+    /// Everything, with wall-clock bucket times, for the state store.
+    pub fn save(&self) -> SavedWindows {
+        let series = self
+            .order
+            .iter()
+            .filter_map(|k| {
+                let s = self.series.get(k)?;
+                Some(SavedSeries {
+                    monitor: k.0.to_string(),
+                    endpoint: k.1.to_string(),
+                    windows: s.rings.iter().map(|r| r.save(self.epoch_wall_ms)).collect(),
+                })
+            })
+            .collect();
+        SavedWindows { series }
+    }
+
+    /// Takes back what a previous process saved, into every window that is still planned the
+    /// same way; the rest is dropped. Returns how many windows were restored.
+    pub fn restore(&mut self, saved: &SavedWindows) -> usize {
+        let mut restored = 0;
+        let mut oldest = self.epoch_wall_ms;
+        for s in &saved.series {
+            let key: (Arc<str>, Arc<str>) = (s.monitor.as_str().into(), s.endpoint.as_str().into());
+            let Some(series) = self.series.get_mut(&key) else {
+                continue;
+            };
+            for saved_ring in &s.windows {
+                if let Some(ring) = series.rings.iter_mut().find(|r| r.matches(saved_ring)) {
+                    ring.restore(saved_ring, self.epoch_wall_ms);
+                    restored += 1;
+                    if let Some(first) = saved_ring.buckets.first() {
+                        oldest = oldest.min(first.start_ms);
+                    }
+                }
+            }
+        }
+        self.restored = Duration::from_millis((self.epoch_wall_ms - oldest).max(0) as u64);
+        restored
     }
 
     pub fn record(&mut self, s: &Sample) {
@@ -171,7 +232,7 @@ impl Windows {
                 .iter_mut()
                 .map(|r| {
                     r.advance_to(since);
-                    WindowStats::from_ring(r, since, &series.plan.extra_quantiles)
+                    WindowStats::from_ring(r, since + self.restored, &series.plan.extra_quantiles)
                 })
                 .collect();
             out.push(SeriesStats {
@@ -225,9 +286,11 @@ impl Windows {
 }
 
 /// The aggregator task: folds samples into windows, calls `observe` on each (for cumulative
-/// metrics), and publishes a snapshot every `tick` until every sender is gone.
+/// metrics), publishes a snapshot every `tick`, hands a copy to `persist` every `save_every`,
+/// and returns the windows once every sender is gone, for a last save.
 ///
 /// A new plan on `replans` (after a config reload) replaces the series; see [`Windows::replan`].
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     mut windows: Windows,
     mut samples: mpsc::Receiver<Sample>,
@@ -235,9 +298,13 @@ pub async fn run(
     observe: impl Fn(&Sample) + Send,
     tick: Duration,
     mut replans: mpsc::Receiver<Vec<SeriesPlan>>,
-) {
+    save_every: Duration,
+    persist: impl Fn(SavedWindows) + Send,
+) -> Windows {
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut saver = tokio::time::interval_at(Instant::now() + save_every, save_every);
+    saver.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             Some(plans) = replans.recv() => {
@@ -254,9 +321,11 @@ pub async fn run(
             _ = ticker.tick() => {
                 publish.send_replace(Arc::new(windows.snapshot(Instant::now())));
             }
+            _ = saver.tick() => persist(windows.save()),
         }
     }
     publish.send_replace(Arc::new(windows.snapshot(Instant::now())));
+    windows
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub fn micros(d: Duration) -> u64 {
 }
 
 /// Counters of one bucket (or of a whole window, when merged).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub total: u64,
     pub failed: u64,
@@ -56,6 +56,26 @@ impl Counts {
         }
         self.latency_sum_us += other.latency_sum_us;
     }
+}
+
+/// Far from both ends of `u64`: about 4 billion buckets of room before the epoch.
+const INDEX_BASE: u64 = 1 << 32;
+
+/// A window as the state store keeps it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedRing {
+    pub length_ms: u64,
+    pub histogram: bool,
+    pub thresholds_ms: Vec<u64>,
+    pub buckets: Vec<SavedBucket>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedBucket {
+    /// Wall-clock start of the bucket, Unix milliseconds.
+    pub start_ms: i64,
+    pub counts: Counts,
+    pub latencies: Vec<(u64, u64)>,
 }
 
 struct Bucket {
@@ -93,7 +113,7 @@ impl Ring {
 
     /// Adds a sample that completed `since_epoch` after the aggregator's epoch.
     pub fn record(&mut self, s: &Sample, since_epoch: Duration) {
-        let index = (since_epoch.as_nanos() / self.width.as_nanos()) as u64;
+        let index = self.index_of(since_epoch);
         self.advance(index);
         if self.buckets.back().is_none_or(|b| b.index < index) {
             let counts = Counts {
@@ -144,7 +164,7 @@ impl Ring {
     }
 
     pub fn advance_to(&mut self, since_epoch: Duration) {
-        self.advance((since_epoch.as_nanos() / self.width.as_nanos()) as u64);
+        self.advance(self.index_of(since_epoch));
     }
 
     fn rebuild(&mut self) {
@@ -174,6 +194,79 @@ impl Ring {
 
     pub fn thresholds(&self) -> &[Duration] {
         &self.thresholds
+    }
+
+    /// Bucket indexes start far from zero so that buckets restored from before this process
+    /// started (a restart) still have an index.
+    fn index_of(&self, since_epoch: Duration) -> u64 {
+        INDEX_BASE + (since_epoch.as_nanos() / self.width.as_nanos()) as u64
+    }
+
+    /// The buckets with their wall-clock start, for the state store.
+    pub fn save(&self, epoch_wall_ms: i64) -> SavedRing {
+        let width_ms = self.width.as_millis() as i64;
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|b| SavedBucket {
+                start_ms: epoch_wall_ms + (b.index as i64 - INDEX_BASE as i64) * width_ms,
+                counts: b.counts.clone(),
+                latencies: b.latencies.iter().map(|(v, n)| (*v, *n)).collect(),
+            })
+            .collect();
+        SavedRing {
+            length_ms: self.length.as_millis() as u64,
+            histogram: self.merged.is_some(),
+            thresholds_ms: self
+                .thresholds
+                .iter()
+                .map(|t| t.as_millis() as u64)
+                .collect(),
+            buckets,
+        }
+    }
+
+    /// Takes back saved buckets, placed by their wall-clock start relative to this process's
+    /// epoch; those already out of view are dropped when the ring next advances.
+    pub fn restore(&mut self, saved: &SavedRing, epoch_wall_ms: i64) {
+        let width_ms = self.width.as_millis() as i64;
+        for b in &saved.buckets {
+            let offset = (b.start_ms - epoch_wall_ms).div_euclid(width_ms.max(1));
+            let Ok(index) = u64::try_from(INDEX_BASE as i64 + offset) else {
+                continue;
+            };
+            if self.buckets.iter().any(|x| x.index == index)
+                || b.counts.good.len() != self.thresholds.len()
+            {
+                continue;
+            }
+            let pos = self
+                .buckets
+                .iter()
+                .position(|x| x.index > index)
+                .unwrap_or(self.buckets.len());
+            self.buckets.insert(
+                pos,
+                Bucket {
+                    index,
+                    counts: b.counts.clone(),
+                    latencies: b.latencies.iter().copied().collect(),
+                },
+            );
+        }
+        self.rebuild();
+    }
+
+    /// Whether `saved` was this window: same length, histogram choice and thresholds.
+    pub fn matches(&self, saved: &SavedRing) -> bool {
+        saved.length_ms == self.length.as_millis() as u64
+            && saved.histogram == self.merged.is_some()
+            && saved.thresholds_ms
+                == self
+                    .thresholds
+                    .iter()
+                    .map(|t| t.as_millis() as u64)
+                    .collect::<Vec<_>>()
     }
 
     /// Bytes held, for the memory figures in docs/architecture.md.

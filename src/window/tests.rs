@@ -199,3 +199,36 @@ async fn a_replan_keeps_unchanged_windows_and_their_data() {
         0
     );
 }
+
+#[tokio::test]
+async fn saved_windows_come_back_in_a_new_process() {
+    let five = Duration::from_secs(300);
+    let mut first = Windows::new(
+        plan(vec![(five, true)], vec![Duration::from_millis(400)]),
+        Instant::now(),
+    );
+    let now = Instant::now();
+    for ms in [10, 20, 500] {
+        first.record(&sample(now, ms, Outcome::Ok));
+    }
+    first.record(&sample(now, 30, Outcome::Connect));
+    let saved = first.save();
+    let json = serde_json::to_string(&saved).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut second = Windows::new(
+        plan(vec![(five, true)], vec![Duration::from_millis(400)]),
+        Instant::now(),
+    );
+    assert_eq!(second.restore(&serde_json::from_str(&json).unwrap()), 1);
+    let snap = second.snapshot(Instant::now());
+    let w = snap.window("m", "/e", five).unwrap();
+    assert_eq!(
+        (w.counts.total, w.counts.failed, w.counts.unavailable),
+        (4, 1, 1)
+    );
+    assert_eq!(w.good_ratio(Duration::from_millis(400)), Some(0.5));
+    assert!((w.max_seconds.unwrap() - 0.5).abs() < 0.001);
+    // A window planned differently (other thresholds) does not take the saved one.
+    let mut other = Windows::new(plan(vec![(five, true)], vec![]), Instant::now());
+    assert_eq!(other.restore(&serde_json::from_str(&json).unwrap()), 0);
+}
