@@ -127,8 +127,18 @@ at_least = "99%""#;
     ));
     let running = rx.await.unwrap();
     let url = format!("http://{}/metrics", running.addr);
-    // Runs last 2 s at 20/s: 40 iterations, due at 0, 50 ms, ..., 1950 ms.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Runs last 2 s at 20/s: 40 iterations, due at 0, 50 ms, ..., 1950 ms. Wait for the run
+    // to finish, then for one more snapshot of the windows.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while metric(
+        &reqwest_get(&url).await,
+        r#"slamon_runs_finished_total{monitor="m"}"#,
+    ) != Some(1.0)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let body = reqwest_get(&url).await;
     let served = t.hits("/health") as f64;
     assert_eq!(served, 40.0);
@@ -1237,39 +1247,45 @@ async fn windows_survive_a_graceful_restart_and_kill_9() {
         shutdown.clone(),
         None,
     ));
-    tokio::time::sleep(Duration::from_millis(3200)).await;
-    assert_eq!(count(&scrape().await), 40.0);
+    let url = format!("http://{metrics_addr}/metrics");
+    let settle = |want: f64| {
+        let url = url.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+            let mut got = 0.0;
+            while tokio::time::Instant::now() < deadline {
+                got = metric(
+                    &reqwest_get(&url).await,
+                    r#"slamon_latency_seconds_count{monitor="m",endpoint="/health",window="1m"}"#,
+                )
+                .unwrap_or(0.0);
+                if got >= want {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            got
+        }
+    };
+    assert_eq!(settle(40.0).await, 40.0);
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
 
     // kill -9 of the binary after the next run (40 more, saved within a second).
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_slamon"))
-            .args(["run", "--config", file.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = run_binary(&file);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let restored = count(&scrape().await);
     assert!(
         restored >= 40.0,
         "the gracefully saved 40 are back: {restored}"
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(count(&scrape().await), 80.0);
+    assert_eq!(settle(80.0).await, 80.0);
+    // One save interval, so the last of the 80 are on disk before the kill.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     child.0.kill().unwrap();
     child.0.wait().unwrap();
 
-    let _again = Child(
-        Command::new(env!("CARGO_BIN_EXE_slamon"))
-            .args(["run", "--config", file.to_str().unwrap()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _again = run_binary(&file);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let after_kill = count(&scrape().await);
     assert!(
@@ -1277,4 +1293,16 @@ async fn windows_survive_a_graceful_restart_and_kill_9() {
         "all 80 were saved before the kill: {after_kill}"
     );
     stop_t.cancel();
+}
+
+/// `slamon run --config file` as a child process, killed when dropped.
+fn run_binary(file: &std::path::Path) -> Child {
+    Child(
+        Command::new(env!("CARGO_BIN_EXE_slamon"))
+            .args(["run", "--config", file.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }

@@ -71,20 +71,12 @@ impl Alertmanager {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        // Another part of the process may have installed a provider already; either is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder()
-            .user_agent(concat!("slamon/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                permanent(format!(
-                    "alertmanager: cannot build the HTTP client: {}",
-                    e.without_url()
-                ))
-            })?;
+        let client = super::receiver_client(timeout).map_err(|e| {
+            permanent(format!(
+                "alertmanager: cannot build the HTTP client: {}",
+                e.without_url()
+            ))
+        })?;
         Ok(Alertmanager { client, peers })
     }
 

@@ -702,7 +702,9 @@ mod tests {
             .enqueue("hook", "key-1", &notification("fp", Status::Firing))
             .unwrap();
         let metrics = metrics();
-        let give_up_after = Duration::from_millis(300);
+        // Long enough that the first attempt comes well within it even on a loaded machine
+        // (it is counted from the enqueue), short enough to give up within the test.
+        let give_up_after = Duration::from_millis(2000);
         let senders = webhook("hook", url, Duration::from_secs(5), give_up_after);
         let worker = Worker::start(&store, senders, &metrics);
         worker.wakeup.poke();

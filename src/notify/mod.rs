@@ -17,6 +17,21 @@ pub mod webhook;
 use crate::alert::Notification;
 use crate::config::model::{Channel, ChannelKind};
 
+/// The HTTP client of a receiver channel. Redirects are not followed: the body would be lost
+/// and configured credential headers could go to another host.
+pub(crate) fn receiver_client(
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    // Another part of the process may have installed a provider already; either is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("slamon/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// Why a send failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
