@@ -134,6 +134,9 @@ pub struct Windows {
 /// Every window of every series, as the state store keeps them.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SavedWindows {
+    /// When they were saved, Unix milliseconds.
+    #[serde(default)]
+    pub saved_at_ms: i64,
     pub series: Vec<SavedSeries>,
 }
 
@@ -181,14 +184,17 @@ impl Windows {
                 })
             })
             .collect();
-        SavedWindows { series }
+        SavedWindows {
+            saved_at_ms: chrono::Utc::now().timestamp_millis(),
+            series,
+        }
     }
 
     /// Takes back what a previous process saved, into every window that is still planned the
     /// same way; the rest is dropped. Returns how many windows were restored.
     pub fn restore(&mut self, saved: &SavedWindows) -> usize {
         let mut restored = 0;
-        let mut oldest = self.epoch_wall_ms;
+        let mut oldest = saved.saved_at_ms;
         for s in &saved.series {
             let key: (Arc<str>, Arc<str>) = (s.monitor.as_str().into(), s.endpoint.as_str().into());
             let Some(series) = self.series.get_mut(&key) else {
@@ -204,7 +210,10 @@ impl Windows {
                 }
             }
         }
-        self.restored = Duration::from_millis((self.epoch_wall_ms - oldest).max(0) as u64);
+        // Only the span the previous process observed counts as observed, not the time slamon
+        // was down: its own downtime is no evidence of a low throughput.
+        self.restored =
+            Duration::from_millis(saved.saved_at_ms.saturating_sub(oldest).max(0) as u64);
         restored
     }
 

@@ -232,3 +232,37 @@ async fn saved_windows_come_back_in_a_new_process() {
     let mut other = Windows::new(plan(vec![(five, true)], vec![]), Instant::now());
     assert_eq!(other.restore(&serde_json::from_str(&json).unwrap()), 0);
 }
+
+/// slamon's own downtime is not observed time: a throughput right after a restart counts only
+/// the span the previous process saw.
+#[tokio::test]
+async fn downtime_between_save_and_restore_is_not_observed() {
+    let hour = Duration::from_secs(3600);
+    let mut first = Windows::new(plan(vec![(hour, false)], vec![]), Instant::now());
+    first.record(&sample(Instant::now(), 10, Outcome::Ok));
+    let mut saved = first.save();
+    // Pretend the save happened 40 minutes ago, 10 minutes after the sample's bucket began.
+    let shift = 40 * 60 * 1000;
+    saved.saved_at_ms -= shift;
+    for s in &mut saved.series {
+        for r in &mut s.windows {
+            for b in &mut r.buckets {
+                b.start_ms -= shift + 10 * 60 * 1000;
+            }
+        }
+    }
+    let mut second = Windows::new(plan(vec![(hour, false)], vec![]), Instant::now());
+    assert_eq!(second.restore(&saved), 1);
+    let w = second
+        .snapshot(Instant::now())
+        .window("m", "/e", hour)
+        .unwrap()
+        .clone();
+    assert_eq!(w.counts.total, 1);
+    // About 10 minutes observed (bucket alignment adds at most one 1-minute bucket), not 50.
+    assert!(
+        w.observed >= Duration::from_secs(600) && w.observed <= Duration::from_secs(661),
+        "{:?}",
+        w.observed
+    );
+}
