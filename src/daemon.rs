@@ -134,7 +134,7 @@ pub async fn run(
         store: store.clone(),
         snapshots: snap_rx.clone(),
         samples: sample_tx,
-        silences: Silences::default(),
+        silences: restore_silences(&store),
         shutdown: shutdown.clone(),
     };
     let saved = crate::alert::load_states(&store);
@@ -215,6 +215,20 @@ fn restore_windows(store: &Store, windows: &mut Windows) {
         Ok(None) => {}
         Err(e) => tracing::warn!("Cannot read the saved windows, so they start empty: {e}"),
     }
+}
+
+/// Ad-hoc silences outlive a restart: a deployment window does not end because slamon did.
+fn restore_silences(store: &Store) -> Silences {
+    let silences = Silences::default();
+    match store.load_silences() {
+        Ok(Some(json)) => match serde_json::from_str(&json) {
+            Ok(saved) => silences.restore(saved),
+            Err(e) => tracing::warn!("The saved silences are unreadable, so none are active: {e}"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!("Cannot read the saved silences, so none are active: {e}"),
+    }
+    silences
 }
 
 fn save_windows(store: &Store, saved: &window::SavedWindows) {

@@ -1314,3 +1314,90 @@ fn run_binary(file: &std::path::Path) -> Child {
             .unwrap(),
     )
 }
+
+/// An ad-hoc silence outlives a restart of slamon, and DELETE ends it early.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silence_survives_a_restart_and_can_be_deleted() {
+    let cfg = || {
+        config(
+            "http://127.0.0.1:9",
+            r#"load = { type = "closed", users = 1 }"#,
+            SLOW_HEALTH,
+            "",
+        )
+    };
+    let first = cfg();
+    let state = first.server.state_dir.clone();
+    let start = |mut c: slamon::config::Config| {
+        c.server.state_dir = state.clone();
+        async move {
+            let shutdown = CancellationToken::new();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let daemon = tokio::spawn(slamon::daemon::run(
+                c,
+                TcpListener::bind("127.0.0.1:0").await.unwrap(),
+                shutdown.clone(),
+                Some(tx),
+            ));
+            (
+                format!("http://{}", rx.await.unwrap().addr),
+                shutdown,
+                daemon,
+            )
+        }
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let (base, shutdown, daemon) = start(first).await;
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/v1/silences"))
+        .json(&serde_json::json!({ "monitor": "m", "duration": "30m", "comment": "deploy" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_u64().unwrap();
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+
+    let (base, shutdown, daemon) = start(cfg()).await;
+    let listed: serde_json::Value = client
+        .get(format!("{base}/api/v1/silences"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["id"].as_u64(), Some(id), "{listed}");
+    assert_eq!(listed[0]["comment"], "deploy");
+    let deleted = client
+        .delete(format!("{base}/api/v1/silences/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(deleted, 204);
+    let again = client
+        .delete(format!("{base}/api/v1/silences/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(again, 404);
+    let listed: serde_json::Value = client
+        .get(format!("{base}/api/v1/silences"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(0));
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+}

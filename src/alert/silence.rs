@@ -43,6 +43,20 @@ impl Silences {
         s
     }
 
+    /// Removes a silence; false if there was none with this id.
+    pub fn remove(&self, id: u64) -> bool {
+        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let before = list.len();
+        list.retain(|s| s.id != id);
+        list.len() != before
+    }
+
+    /// Puts back silences saved by a previous process.
+    pub fn restore(&self, saved: Vec<Silence>) {
+        let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *list = saved;
+    }
+
     /// Active and future silences; expired ones are dropped.
     pub fn list(&self, now: DateTime<Utc>) -> Vec<Silence> {
         let mut list = self.0.lock().unwrap_or_else(|p| p.into_inner());

@@ -43,10 +43,11 @@ pub fn routes(
         .with_state(reload);
     let runs = Router::new()
         .route("/api/v1/runs", get(list_runs))
-        .with_state(store);
+        .with_state(store.clone());
     Router::new()
         .route("/api/v1/silences", get(list).post(create))
-        .with_state(silences)
+        .route("/api/v1/silences/{id}", axum::routing::delete(remove))
+        .with_state(SilenceApi { silences, store })
         .merge(reload)
         .merge(runs)
 }
@@ -108,12 +109,49 @@ async fn reload_config(State(reload): State<mpsc::Sender<ReloadRequest>>) -> imp
     }
 }
 
-async fn list(State(silences): State<Silences>) -> impl IntoResponse {
-    Json(silences.list(chrono::Utc::now()))
+/// The silences and where they are kept, so a restart does not end a deployment window early.
+#[derive(Clone)]
+struct SilenceApi {
+    silences: Silences,
+    store: Arc<Store>,
+}
+
+impl SilenceApi {
+    async fn persist(&self) {
+        let (list, store) = (self.silences.list(chrono::Utc::now()), self.store.clone());
+        let saved = tokio::task::spawn_blocking(move || {
+            store.save_silences(&serde_json::to_string(&list).unwrap_or_default())
+        })
+        .await;
+        if !matches!(saved, Ok(Ok(()))) {
+            tracing::error!("Cannot save the silences; they hold until the next restart.");
+        }
+    }
+}
+
+async fn list(State(api): State<SilenceApi>) -> impl IntoResponse {
+    Json(api.silences.list(chrono::Utc::now()))
+}
+
+/// `DELETE /api/v1/silences/{id}`: ends a silence early.
+async fn remove(
+    State(api): State<SilenceApi>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+) -> impl IntoResponse {
+    if !api.silences.remove(id) {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no silence {id}") })),
+        )
+            .into_response();
+    }
+    api.persist().await;
+    tracing::info!(id, "Silence removed.");
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn create(
-    State(silences): State<Silences>,
+    State(api): State<SilenceApi>,
     body: Result<Json<NewSilence>, axum::extract::rejection::JsonRejection>,
 ) -> impl IntoResponse {
     let bad = |message: String| {
@@ -142,7 +180,7 @@ async fn create(
     };
     let now = chrono::Utc::now();
     let ends_at = now + chrono::Duration::from_std(duration).unwrap_or_default();
-    let silence = silences.add(Silence {
+    let silence = api.silences.add(Silence {
         id: 0,
         monitor: new.monitor,
         objective: new.objective,
@@ -150,6 +188,7 @@ async fn create(
         ends_at,
         comment: new.comment,
     });
+    api.persist().await;
     tracing::info!(id = silence.id, monitor = ?silence.monitor, objective = ?silence.objective, until = %silence.ends_at, "Silence added.");
     (StatusCode::CREATED, Json(silence)).into_response()
 }

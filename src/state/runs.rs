@@ -51,16 +51,34 @@ impl Store {
 impl Store {
     /// Replaces the saved windows.
     pub fn save_windows(&self, json: &str) -> Result<(), StateError> {
-        let conn = self.conn();
-        conn.execute("INSERT INTO windows (key, json) VALUES ('all', ?1) ON CONFLICT (key) DO UPDATE SET json = excluded.json", params![json])?;
-        Ok(())
+        self.save_document("all", json)
     }
 
     /// The windows saved last, if any.
     pub fn load_windows(&self) -> Result<Option<String>, StateError> {
+        self.load_document("all")
+    }
+
+    /// Replaces the saved ad-hoc silences.
+    pub fn save_silences(&self, json: &str) -> Result<(), StateError> {
+        self.save_document("silences", json)
+    }
+
+    pub fn load_silences(&self) -> Result<Option<String>, StateError> {
+        self.load_document("silences")
+    }
+
+    /// The `windows` table holds whole documents by key: the windows (`all`) and the silences.
+    fn save_document(&self, key: &str, json: &str) -> Result<(), StateError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT json FROM windows WHERE key = 'all'")?;
-        let mut rows = stmt.query([])?;
+        conn.execute("INSERT INTO windows (key, json) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET json = excluded.json", params![key, json])?;
+        Ok(())
+    }
+
+    fn load_document(&self, key: &str) -> Result<Option<String>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT json FROM windows WHERE key = ?1")?;
+        let mut rows = stmt.query(params![key])?;
         Ok(match rows.next()? {
             Some(row) => Some(row.get(0)?),
             None => None,
