@@ -117,15 +117,7 @@ under = "150ms"
 at_least = "99%""#;
     let cfg = config(&t.base_url(), OPEN, steps, objectives);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let daemon = tokio::spawn(slamon::daemon::run(
-        cfg,
-        listener,
-        shutdown.clone(),
-        Some(tx),
-    ));
-    let running = rx.await.unwrap();
+    let (running, shutdown, daemon) = spawn_daemon_on(cfg, listener).await;
     let url = format!("http://{}/metrics", running.addr);
     // Runs last 2 s at 20/s: 40 iterations, due at 0, 50 ms, ..., 1950 ms. Wait for the run
     // to finish, then for one more snapshot of the windows.
@@ -589,15 +581,7 @@ async fn an_objective_breach_fires_and_resolves_through_a_signed_webhook() {
     Arc::get_mut(&mut cfg.monitors[0]).unwrap().duration = Duration::from_secs(40);
     cfg.server.evaluate_every = Duration::from_secs(1);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let daemon = tokio::spawn(slamon::daemon::run(
-        cfg,
-        listener,
-        shutdown.clone(),
-        Some(tx),
-    ));
-    let running = rx.await.unwrap();
+    let (running, shutdown, daemon) = spawn_daemon_on(cfg, listener).await;
     wait_for(&got, 1, Duration::from_secs(15)).await;
     let metrics = reqwest_get(&format!("http://{}/metrics", running.addr)).await;
     assert!(metrics.contains(r#"slamon_alert_state{alert="health p95",monitor="m",objective="health p95",state="firing"} 1"#), "{metrics}");
@@ -981,15 +965,7 @@ async fn reload_keeps_unchanged_windows_and_rejects_a_broken_config() {
     let server = format!("[server]\nstate_dir = \"{dir}/state\"\nwindows = [\"1m\"]\n");
     std::fs::write(&file, format!("{server}{}", monitor("m"))).unwrap();
     let cfg = slamon::config::load(std::path::Path::new(&file)).unwrap();
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let daemon = tokio::spawn(slamon::daemon::run(
-        cfg,
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        shutdown.clone(),
-        Some(tx),
-    ));
-    let running = rx.await.unwrap();
+    let (running, shutdown, daemon) = spawn_daemon(cfg).await;
     let base = format!("http://{}", running.addr);
     let count = |body: &str, m: &str| {
         metric(
@@ -1040,15 +1016,8 @@ async fn a_token_protects_metrics_and_the_api_but_not_the_probes() {
         "",
     );
     cfg.server.auth_token = Some(slamon::config::model::Secret::new("canary-token".into()));
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let daemon = tokio::spawn(slamon::daemon::run(
-        cfg,
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        shutdown.clone(),
-        Some(tx),
-    ));
-    let base = format!("http://{}", rx.await.unwrap().addr);
+    let (running, shutdown, daemon) = spawn_daemon(cfg).await;
+    let base = format!("http://{}", running.addr);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let status = |path: &'static str, token: Option<&'static str>| {
@@ -1190,15 +1159,7 @@ async fn shutdown_lets_requests_in_flight_finish_and_loses_none() {
         "",
     );
     Arc::get_mut(&mut cfg.monitors[0]).unwrap().duration = Duration::from_secs(600);
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let daemon = tokio::spawn(slamon::daemon::run(
-        cfg,
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        shutdown.clone(),
-        Some(tx),
-    ));
-    let running = rx.await.unwrap();
+    let (running, shutdown, daemon) = spawn_daemon(cfg).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let started = std::time::Instant::now();
     shutdown.cancel();
@@ -1331,19 +1292,8 @@ async fn a_silence_survives_a_restart_and_can_be_deleted() {
     let start = |mut c: slamon::config::Config| {
         c.server.state_dir = state.clone();
         async move {
-            let shutdown = CancellationToken::new();
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let daemon = tokio::spawn(slamon::daemon::run(
-                c,
-                TcpListener::bind("127.0.0.1:0").await.unwrap(),
-                shutdown.clone(),
-                Some(tx),
-            ));
-            (
-                format!("http://{}", rx.await.unwrap().addr),
-                shutdown,
-                daemon,
-            )
+            let (running, shutdown, daemon) = spawn_daemon(c).await;
+            (format!("http://{}", running.addr), shutdown, daemon)
         }
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -1400,4 +1350,35 @@ async fn a_silence_survives_a_restart_and_can_be_deleted() {
     assert_eq!(listed.as_array().map(Vec::len), Some(0));
     shutdown.cancel();
     daemon.await.unwrap().unwrap();
+}
+
+/// The daemon in-process: its handles, its stop token and its task.
+async fn spawn_daemon_on(
+    cfg: slamon::config::Config,
+    listener: TcpListener,
+) -> (
+    slamon::daemon::Running,
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), slamon::daemon::DaemonError>>,
+) {
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let daemon = tokio::spawn(slamon::daemon::run(
+        cfg,
+        listener,
+        shutdown.clone(),
+        Some(tx),
+    ));
+    (rx.await.unwrap(), shutdown, daemon)
+}
+
+/// [`spawn_daemon_on`] a free loopback port.
+async fn spawn_daemon(
+    cfg: slamon::config::Config,
+) -> (
+    slamon::daemon::Running,
+    CancellationToken,
+    tokio::task::JoinHandle<Result<(), slamon::daemon::DaemonError>>,
+) {
+    spawn_daemon_on(cfg, TcpListener::bind("127.0.0.1:0").await.unwrap()).await
 }
