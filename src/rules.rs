@@ -335,26 +335,18 @@ fn percent(x: f64) -> String {
 
 /// A PromQL string literal.
 fn promql_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    quoted(s, |_| false)
 }
 
-/// A YAML double-quoted scalar.
+/// A YAML double-quoted scalar: as PromQL, and line and paragraph separators and the byte order
+/// mark escaped too, which YAML would otherwise read as line breaks or drop.
 fn yaml_string(s: &str) -> String {
+    quoted(s, |c| matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}'))
+}
+
+/// `s` between double quotes, with quotes, backslashes, control characters and the characters
+/// `also` picks escaped.
+fn quoted(s: &str, also: fn(char) -> bool) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -363,7 +355,7 @@ fn yaml_string(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+            c if c.is_control() || also(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),

@@ -12,6 +12,20 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// The sample API with `/health` answering after `latency_ms`.
+async fn slow_health(latency_ms: u64) -> (TargetServer, CancellationToken) {
+    let (t, stop) = target().await;
+    t.faults().set(
+        "/health",
+        Fault {
+            latency_ms,
+            error_rate: 0.0,
+            status: None,
+        },
+    );
+    (t, stop)
+}
+
 async fn target() -> (TargetServer, CancellationToken) {
     let stop = CancellationToken::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -89,15 +103,7 @@ const OPEN: &str = r#"load = { type = "open", rate = "20/s", max_in_flight = 50 
 
 #[tokio::test]
 async fn the_daemon_exports_what_the_target_served() {
-    let (t, stop_t) = target().await;
-    t.faults().set(
-        "/health",
-        Fault {
-            latency_ms: 120,
-            error_rate: 0.0,
-            status: None,
-        },
-    );
+    let (t, stop_t) = slow_health(120).await;
     let steps = r#"[[monitors.tasks]]
 steps = [{ name = "/health", path = "/health", checks = [{ type = "status", in = [200] }] }]"#;
     let objectives = r#"[[objectives]]
@@ -238,15 +244,7 @@ async fn reqwest_get(url: &str) -> String {
 /// hang are counted from when they were due, or dropped when no slot is free.
 #[tokio::test]
 async fn open_model_counts_from_the_intended_start_and_counts_drops() {
-    let (t, stop_t) = target().await;
-    t.faults().set(
-        "/health",
-        Fault {
-            latency_ms: 600,
-            error_rate: 0.0,
-            status: None,
-        },
-    );
+    let (t, stop_t) = slow_health(600).await;
     let load = r#"load = { type = "open", rate = "10/s", max_in_flight = 3 }"#;
     let steps = r#"[[monitors.tasks]]
 steps = [{ path = "/health" }]"#;
@@ -565,15 +563,7 @@ hmac_secret = "canary-hmac-key"
 #[tokio::test]
 async fn an_objective_breach_fires_and_resolves_through_a_signed_webhook() {
     use hmac::{KeyInit, Mac};
-    let (t, stop_t) = target().await;
-    t.faults().set(
-        "/health",
-        Fault {
-            latency_ms: 250,
-            error_rate: 0.0,
-            status: None,
-        },
-    );
+    let (t, stop_t) = slow_health(250).await;
     let hook_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/hook", hook_listener.local_addr().unwrap());
     let got = receiver(hook_listener);
@@ -644,15 +634,7 @@ async fn outbox_depth(metrics_addr: &str) -> Option<f64> {
 /// `kill -9` with a notification still in the outbox: after the restart it is delivered, once.
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_loses_no_notification_and_sends_none_twice() {
-    let (t, stop_t) = target().await;
-    t.faults().set(
-        "/health",
-        Fault {
-            latency_ms: 250,
-            error_rate: 0.0,
-            status: None,
-        },
-    );
+    let (t, stop_t) = slow_health(250).await;
     let hook_port = free_port();
     let hook = format!("http://127.0.0.1:{hook_port}/hook");
     let metrics_addr = format!("127.0.0.1:{}", free_port());
@@ -781,15 +763,7 @@ async fn a_real_alertmanager_sees_the_alert_fire_and_resolve() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let (t, stop_t) = target().await;
-    t.faults().set(
-        "/health",
-        Fault {
-            latency_ms: 250,
-            error_rate: 0.0,
-            status: None,
-        },
-    );
+    let (t, stop_t) = slow_health(250).await;
     let objectives = alerting("http://127.0.0.1:9/unused", "").replace(
         "[[channels]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/unused\"\nhmac_secret = \"canary-hmac-key\"\n",
         &format!("[[channels]]\nname = \"am\"\ntype = \"alertmanager\"\nurls = [\"{am}\"]\n"),
@@ -1143,15 +1117,7 @@ retry_initial = "100ms"
 /// counted, and the daemon stops well within its grace period.
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_lets_requests_in_flight_finish_and_loses_none() {
-    let (t, stop_t) = target().await;
-    t.faults().set(
-        "/health",
-        Fault {
-            latency_ms: 1500,
-            error_rate: 0.0,
-            status: None,
-        },
-    );
+    let (t, stop_t) = slow_health(1500).await;
     let mut cfg = config(
         &t.base_url(),
         r#"load = { type = "open", rate = "10/s", max_in_flight = 50 }"#,
